@@ -1,0 +1,1 @@
+"""HotGlue job-lifecycle webhook receiver: receive, decide, act."""

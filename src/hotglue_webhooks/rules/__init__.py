@@ -1,0 +1,34 @@
+"""Decide what a HotGlue job event means: pure functions, no I/O (see README.md here)."""
+
+from hotglue_webhooks.rules.config import RulesConfig
+from hotglue_webhooks.rules.decide import decide, needed_facts
+from hotglue_webhooks.rules.model import (
+    ACTION_KINDS,
+    HOTGLUE_LINK_TARGET,
+    HOTGLUE_PUT_SCHEDULE,
+    HOTGLUE_START_JOB,
+    SLACK_POST,
+    Action,
+    Decision,
+    FactNeeds,
+    Facts,
+    JobEvent,
+    Schedule,
+)
+
+__all__ = [
+    "ACTION_KINDS",
+    "HOTGLUE_LINK_TARGET",
+    "HOTGLUE_PUT_SCHEDULE",
+    "HOTGLUE_START_JOB",
+    "SLACK_POST",
+    "Action",
+    "Decision",
+    "FactNeeds",
+    "Facts",
+    "JobEvent",
+    "RulesConfig",
+    "Schedule",
+    "decide",
+    "needed_facts",
+]

@@ -1,0 +1,191 @@
+"""The values the rules read and return: a job event, the facts about its tenant, actions.
+
+Everything here is plain data: no I/O, no framework imports. The worker builds a
+:class:`JobEvent` from a stored (already redacted) payload, gathers the :class:`Facts`
+that :func:`hotglue_webhooks.rules.needed_facts` asks for, and stores the
+:class:`Decision` that :func:`hotglue_webhooks.rules.decide` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FAILED_SUFFIX = "_FAILED"
+
+# Action kinds. The executor (hotglue_webhooks.effects) maps each to exactly one HTTP call.
+SLACK_POST = "slack.post_message"
+"""params: ``{"channel": str, "text": str, "blocks": list[dict]}``"""
+HOTGLUE_PUT_SCHEDULE = "hotglue.put_schedule"
+"""params: ``{"env_id", "flow_id", "tenant", "body": {"schedule_expression": str, "state": str}}``"""
+HOTGLUE_LINK_TARGET = "hotglue.link_target"
+"""params: ``{"env_id", "flow_id", "tenant", "body": dict}`` (POST .../linkedTargets)"""
+HOTGLUE_START_JOB = "hotglue.start_job"
+"""params: ``{"env_id", "flow_id", "tenant", "body": {"tap": str, "job_name": str, ...}}``"""
+
+ACTION_KINDS = frozenset({SLACK_POST, HOTGLUE_PUT_SCHEDULE, HOTGLUE_LINK_TARGET, HOTGLUE_START_JOB})
+
+
+def _text(value: Any) -> str | None:
+    """Return ``value`` as a string, or None for null/absent; numbers become their text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One HotGlue job-lifecycle webhook, as the rules see it.
+
+    Field meanings follow https://docs.hotglue.com/environment-settings/webhooks.
+    ``event_key`` is the receiver's dedupe key of the delivery (``s3_root`` + ``status``,
+    or the body hash when ``s3_root`` is absent); rules derive action keys from it.
+    ``payload`` is the redacted JSON object as stored.
+    """
+
+    event_key: str
+    payload: Mapping[str, Any]
+    env_id: str | None = None
+    flow_id: str | None = None
+    tenant: str | None = None
+    job_id: str | None = None
+    s3_root: str | None = None
+    status: str | None = None
+    sync_type: str | None = None
+    job_name: str | None = None
+    tap: str | None = None
+    target: str | None = None
+    connector_id: str | None = None
+    job_type: str | None = None
+    message: str | None = None
+    scheduled_job: bool | None = None
+    start_time: str | None = None
+    last_updated: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], event_key: str) -> JobEvent:
+        """Build an event from a payload dict; values of the wrong type become None.
+
+        ``tenant`` falls back to ``started_by`` (HotGlue sends both, the same id).
+        """
+        p = payload
+
+        def t(name: str) -> str | None:
+            return _text(p.get(name))
+
+        scheduled = p.get("scheduled_job")
+        return cls(
+            event_key=event_key,
+            payload=p,
+            env_id=t("env_id"),
+            flow_id=t("flow_id"),
+            tenant=t("tenant") or t("started_by"),
+            job_id=t("job_id"),
+            s3_root=t("s3_root") or t("job_root"),
+            status=t("status"),
+            sync_type=t("sync_type"),
+            job_name=t("job_name"),
+            tap=t("tap"),
+            target=t("target"),
+            connector_id=t("connector_id"),
+            job_type=t("job_type"),
+            message=t("message"),
+            scheduled_job=scheduled if isinstance(scheduled, bool) else None,
+            start_time=t("start_time"),
+            last_updated=t("last_updated"),
+        )
+
+    @property
+    def is_failure(self) -> bool:
+        """True for any ``*_FAILED`` status (HotGlue has no single JOB_FAILED status)."""
+        return bool(self.status) and self.status.upper().endswith(FAILED_SUFFIX)  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A tenant's schedule for one flow (``GET .../jobs/schedule``)."""
+
+    schedule_expression: str | None
+    state: str | None  # "ENABLED" / "DISABLED"
+
+
+@dataclass(frozen=True)
+class FactNeeds:
+    """What :func:`decide` will need to know about the tenant, by flow id.
+
+    ``schedules_of_linked_flows`` asks for the tenant's linked flows
+    (``GET /{env_id}/flows/linked?tenant_id=…``) and then each one's schedule.
+    """
+
+    tenant_config: bool = False
+    linked_flows: bool = False
+    schedules_of_linked_flows: bool = False
+    schedules: frozenset[str] = frozenset()
+    linked_targets: frozenset[str] = frozenset()
+    source_state: frozenset[str] = frozenset()
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.tenant_config
+            or self.linked_flows
+            or self.schedules_of_linked_flows
+            or self.schedules
+            or self.linked_targets
+            or self.source_state
+        )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the worker read from HotGlue before deciding.
+
+    A key absent from a mapping means "not read"; ``unavailable`` says why a needed fact
+    could not be read (e.g. dry-run without an API key). ``schedules[flow] is None`` means
+    the tenant has no schedule for that flow. ``tenant_config is None`` with
+    ``tenant_config_read`` true means HotGlue answered "no config".
+    ``source_state[flow]`` empty or None means the flow never synced.
+    """
+
+    tenant_config: Mapping[str, Any] | None = None
+    tenant_config_read: bool = False
+    linked_flows: tuple[str, ...] | None = None
+    schedules: Mapping[str, Schedule | None] = field(default_factory=dict)
+    linked_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    source_state: Mapping[str, Any] = field(default_factory=dict)
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One effect to execute, exactly once per ``key``.
+
+    ``key`` is the idempotency key: the worker records the action under it before
+    executing, and an action whose key is already recorded is not executed again.
+    ``depends_on`` lists keys (of the same decision) that must have succeeded first.
+    ``rule`` names the rule that asked for it.
+    """
+
+    kind: str
+    key: str
+    params: Mapping[str, Any]
+    rule: str
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules decided for one event: actions in order, and human-readable notes.
+
+    ``notes`` always has at least one line; "no rule matched" when nothing applies.
+    """
+
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...]
