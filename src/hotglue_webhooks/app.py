@@ -1,0 +1,48 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from hotglue_webhooks.logs import configure_logging
+from hotglue_webhooks.runtime import Runtime
+from hotglue_webhooks.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Return the receiver's WSGI app; settings default to the environment (``HGW_*``).
+
+    Raises SettingsError for a bad setting or rules file.
+    """
+    if runtime is None:
+        settings = settings or load_settings()
+        runtime = Runtime(settings)
+    settings = runtime.settings
+    configure_logging(settings.log_level, settings.log_format, runtime.redactor)
+
+    app = Flask(__name__)
+    # Werkzeug refuses a longer body with 413 from Content-Length alone, before reading.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["hotglue_webhooks"] = runtime
+
+    from hotglue_webhooks.web import api, webhooks
+
+    app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(api.blueprint)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Any:
+        response = jsonify(error=error.name, detail=error.description)
+        response.status_code = error.code or 500
+        return response
+
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """Return the Runtime the app was built with."""
+    runtime: Runtime = app.extensions["hotglue_webhooks"]
+    return runtime

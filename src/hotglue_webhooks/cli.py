@@ -1,0 +1,358 @@
+"""The ``hotglue-webhooks`` command line (click, as Flask already ships it)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from hotglue_webhooks.ingest import parse_time
+from hotglue_webhooks.settings import Settings, SettingsError, load_settings, secret_value
+from hotglue_webhooks.signature import HEADER, sign
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _runtime(migrate: bool = False) -> Any:
+    from hotglue_webhooks.runtime import Runtime
+
+    try:
+        runtime = Runtime(_settings())
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    if migrate:
+        runtime.migrate()
+    return runtime
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
+@click.group()
+def main() -> None:
+    """Receive HotGlue job-lifecycle webhooks and turn them into Slack alerts and HotGlue actions.
+
+    Configuration comes from HGW_* environment variables (see the README).
+    """
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+@main.command()
+def serve() -> None:
+    """Run the web server and one worker together (the embedded default)."""
+    runtime = _runtime(migrate=True)
+    settings = runtime.settings
+    runtime.close()
+    _banner(settings)
+    children = [
+        subprocess.Popen([sys.executable, "-m", "hotglue_webhooks", "web"]),
+        subprocess.Popen([sys.executable, "-m", "hotglue_webhooks", "worker"]),
+    ]
+
+    def stop(signum: int, _frame: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    stop(signal.SIGTERM, None)
+    for child in children:
+        try:
+            code = code or child.wait(timeout=30) or 0
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = 1
+    sys.exit(code)
+
+
+def _banner(settings: Settings) -> None:
+    host, _, port = settings.bind.rpartition(":")
+    click.echo(f"hotglue-webhooks: listening on http://{host}:{port}/webhooks/hotglue", err=True)
+    click.echo(f"  database:  {_safe_url(settings.database_url)}", err=True)
+    click.echo(
+        f"  signature: {'required (HGW_WEBHOOK_SECRET set)' if settings.webhook_secret else 'not checked (HGW_WEBHOOK_SECRET unset)'}",
+        err=True,
+    )
+    click.echo(f"  HotGlue:   {'dry-run' if settings.hotglue_dry_run else settings.hotglue_api_url}", err=True)
+    click.echo(f"  Slack:     {'dry-run' if settings.slack_dry_run else settings.slack_channel}", err=True)
+    if not settings.admin_token and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("  WARNING: HGW_ADMIN_TOKEN is unset and the admin API is reachable beyond localhost", err=True)
+
+
+@main.command()
+def web() -> None:
+    """Run only the HTTP server (gunicorn), for scale-out."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = _settings()
+    from hotglue_webhooks.app import create_app
+
+    try:
+        create_app(settings)  # fail now, in one line, rather than in every gunicorn worker
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options = {
+                "bind": settings.bind,
+                "workers": settings.web_workers,
+                "worker_class": "sync",
+                "timeout": 30,
+                "graceful_timeout": 20,
+                "keepalive": 5,
+                "limit_request_line": 8190,
+                "limit_request_fields": 100,
+                "accesslog": None,
+                "errorlog": "-",
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(load_settings())
+
+    Gunicorn().run()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Process what is due now, then exit.")
+def worker(once: bool) -> None:
+    """Run only the worker (claims events, decides, acts), for scale-out."""
+    from hotglue_webhooks.logs import configure_logging
+
+    runtime = _runtime()
+    settings = runtime.settings
+    configure_logging(settings.log_level, settings.log_format, runtime.redactor)
+    the_worker = runtime.worker()
+    if once:
+        count = the_worker.drain()
+        click.echo(f"processed {count} event(s)")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    the_worker.run(stop)
+
+
+# -- sending ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", default=None, help="Webhook URL (default: http://HGW_BIND/webhooks/hotglue).")
+def send(files: tuple[Path, ...], url: str | None) -> None:
+    """Sign each FILE with HGW_WEBHOOK_SECRET, POST it, and print the answer."""
+    settings = _settings()
+    if url is None:
+        host, _, port = settings.bind.rpartition(":")
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "[::]") else host
+        url = f"http://{host}:{port}/webhooks/hotglue"
+    secret = secret_value(settings.webhook_secret)
+    failed = False
+    with httpx.Client(timeout=30) as client:
+        for path in files:
+            body = path.read_bytes()
+            headers = {"Content-Type": "application/json"}
+            if secret:
+                headers[HEADER] = sign(body, secret)
+            try:
+                answer = client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as error:
+                raise click.ClickException(f"{url}: {error}") from None
+            click.echo(f"{path.name}: {answer.status_code} {answer.text.strip()}")
+            failed = failed or answer.status_code >= 400
+    if failed:
+        sys.exit(1)
+
+
+# -- looking at events -----------------------------------------------------------------
+
+
+def _since(value: str | None) -> datetime | None:
+    """Accept an ISO time or a relative one: 30m, 12h, 7d."""
+    if value is None:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    parsed = parse_time(value)
+    if parsed is None:
+        raise click.BadParameter("use an ISO-8601 time or a relative one like 30m, 12h, 7d", param_hint="--since")
+    return parsed
+
+
+@main.group()
+def events() -> None:
+    """Look at stored events."""
+
+
+@events.command("list")
+@click.option("--tenant")
+@click.option("--flow", "flow_id")
+@click.option("--status")
+@click.option("--since", help="ISO-8601 time, or 30m / 12h / 7d ago.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document with every event.")
+def events_list(
+    tenant: str | None, flow_id: str | None, status: str | None, since: str | None, limit: int, as_json: bool
+) -> None:
+    """List events, newest first."""
+    from hotglue_webhooks.storage.queries import EventFilter, action_view, event_summary, get_event, list_events
+
+    runtime = _runtime()
+    rows = list_events(
+        runtime.sessions, EventFilter(tenant=tenant, flow_id=flow_id, status=status, since=_since(since)), limit=limit
+    )
+    if as_json:
+        out = []
+        for row in rows:
+            found = get_event(runtime.sessions, row.id)
+            actions = found[1] if found else []
+            out.append({**event_summary(row), "actions": [action_view(a) for a in actions]})
+        click.echo(json.dumps(out, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "received (UTC)", "tenant", "flow", "status", "sync_type", "state", "decision")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            row.tenant or "",
+            row.flow_id or "",
+            row.status or "",
+            row.sync_type or "",
+            row.state,
+            "; ".join(row.decision or []),
+        )
+    Console().print(table)
+
+
+@events.command("show")
+@click.argument("event_id", type=int)
+def events_show(event_id: int) -> None:
+    """Show one event, its decision and its actions with their outcomes (JSON)."""
+    from hotglue_webhooks.storage.queries import event_detail, get_event
+
+    found = get_event(_runtime().sessions, event_id)
+    if found is None:
+        raise click.ClickException(f"no event {event_id}")
+    click.echo(json.dumps(event_detail(*found), indent=2))
+
+
+@main.command()
+@click.argument("event_id", type=int)
+@click.option("--wait/--no-wait", default=True, help="Process it now in this process.")
+def replay(event_id: int, wait: bool) -> None:
+    """Run an event's rules again; actions already done stay done."""
+    from hotglue_webhooks.storage.queries import action_view, get_event
+    from hotglue_webhooks.worker import reopen_event
+
+    runtime = _runtime()
+    if not reopen_event(runtime.sessions, event_id, datetime.now(UTC)):
+        raise click.ClickException(f"no event {event_id}")
+    if wait:
+        the_worker = runtime.worker()
+        the_worker.drain(max_events=100)
+    found = get_event(runtime.sessions, event_id)
+    assert found is not None
+    event, actions = found
+    click.echo(f"event {event_id}: {event.state}; {'; '.join(event.decision or [])}")
+    for action in actions:
+        view = action_view(action)
+        click.echo(f"  {view['kind']} [{view['state']}] {view['idempotency_key']}")
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Default: HGW_RETENTION_DAYS.")
+def purge(days: int | None) -> None:
+    """Delete events (and their actions) and rejections older than the retention."""
+    from rich.progress import Progress
+
+    from hotglue_webhooks.retention import purge as run_purge
+
+    runtime = _runtime()
+    retention = days or runtime.settings.retention_days
+    with Progress(transient=True) as progress:
+        task = progress.add_task("purging events", total=None)
+        result = run_purge(
+            runtime.sessions, retention, batch_size=runtime.settings.purge_batch_size,
+            progress=lambda n: progress.advance(task, n),
+        )
+    click.echo(
+        f"purged {result.events} event(s), {result.actions} action(s), {result.rejections} rejection(s) "
+        f"received before {result.cutoff.isoformat()}"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    runtime = _runtime(migrate=True)
+    click.echo(f"database at the newest schema: {_safe_url(runtime.settings.database_url)}")
+
+
+# -- the a=1 … z=26 scheme -------------------------------------------------------------
+
+
+@main.command()
+@click.argument("word")
+def encode(word: str) -> None:
+    """Print WORD in the a=1 … z=26 digits used in job names (fullsync → 62112121925143)."""
+    from hotglue_webhooks.rules.markers import encode as encode_word
+
+    try:
+        click.echo(encode_word(word))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.argument("digits")
+def decode(digits: str) -> None:
+    """Print the word(s) DIGITS can spell in the a=1 … z=26 scheme."""
+    from hotglue_webhooks.rules.markers import decode as decode_digits
+
+    try:
+        result = decode_digits(digits)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    if isinstance(result, str):
+        click.echo(result)
+    else:
+        for word in result:
+            click.echo(word)

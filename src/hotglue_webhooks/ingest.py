@@ -1,0 +1,251 @@
+"""Turn a raw webhook request into a stored event: parse, redact, key, store.
+
+The Flask view (``web/webhooks.py``) handles HTTP; this module owns what an accepted
+webhook becomes. No Slack or HotGlue call ever happens here (STYLE.md: receive →
+decide → act).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotglue_webhooks.redaction import Redactor
+from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.models import EVENT_PENDING, Event, Rejection
+
+# Key fields copied to columns, with their column width (longer values are cut in the
+# column; the payload keeps the whole value).
+KEY_FIELDS: dict[str, int] = {
+    "env_id": 255,
+    "flow_id": 255,
+    "tenant": 255,
+    "job_id": 255,
+    "s3_root": 1024,
+    "status": 64,
+    "sync_type": 64,
+    "job_name": 1024,
+    "tap": 255,
+    "target": 255,
+    "last_updated": 64,
+}
+# Headers never stored, not even redacted: they authenticate the sender.
+DROPPED_HEADERS = frozenset({"x-hub-signature", "authorization", "cookie", "x-api-key"})
+MAX_HEADER_VALUE = 512
+BODY_EXCERPT_BYTES = 2048
+
+
+class BadPayload(ValueError):
+    """The body is not a JSON object; ``str()`` is the one-line reason for the 400."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The answer to an accepted delivery: the event id, and whether it was a repeat."""
+
+    event_id: int
+    duplicate: bool
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    """Decode ``body`` as a UTF-8 JSON object.
+
+    Raises BadPayload for invalid UTF-8, broken JSON, nesting too deep to parse, numbers
+    too long to convert, or any JSON value that is not an object.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadPayload("body is not valid UTF-8") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise BadPayload("JSON is nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise BadPayload(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except ValueError as error:  # e.g. an integer beyond Python's digit limit
+        raise BadPayload(f"body is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise BadPayload(f"body must be a JSON object, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _clean_text(value: Any, width: int) -> str | None:
+    """Return a column-safe string: text only, valid UTF-8, no NUL (PostgreSQL refuses it), cut to width."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    # Lone surrogates (from "\ud800" escapes) cannot be encoded for the database.
+    value = value.encode("utf-8", "replace").decode("utf-8")
+    return value.replace("\x00", "")[:width] or None
+
+
+def _strip_nul(value: Any) -> Any:
+    """Return a copy of a JSON value without NUL characters (PostgreSQL text refuses them)."""
+    stack: list[Any] = [value]
+    # Work in place on the already-copied (redacted) structure.
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in list(item):
+                child = item[key]
+                if isinstance(key, str) and "\x00" in key:
+                    del item[key]
+                    key = key.replace("\x00", "")
+                    item[key] = child
+                if isinstance(child, str):
+                    item[key] = child.replace("\x00", "")
+                else:
+                    stack.append(child)
+        elif isinstance(item, list):
+            for index, child in enumerate(item):
+                if isinstance(child, str):
+                    item[index] = child.replace("\x00", "")
+                else:
+                    stack.append(child)
+    return value
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse an ISO-8601 timestamp as aware UTC; None when absent or unparseable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def dedupe_key(payload: dict[str, Any], body_sha256: str) -> str:
+    """Return the delivery's dedupe key: SHA-256 of (s3_root, status), else of the body.
+
+    (``s3_root``, ``status``) is the natural idempotency key of a job stage: ``job_id``
+    alone is not unique (REFERENCE.md §2).
+    """
+    s3_root = payload.get("s3_root")
+    if isinstance(s3_root, str) and s3_root:
+        status = payload.get("status")
+        status_text = status if isinstance(status, str) else json.dumps(status)
+        material = f"job\x1f{s3_root}\x1f{status_text}"
+    else:
+        material = f"body\x1f{body_sha256}"
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def useful_headers(headers: list[tuple[str, str]], redactor: Redactor) -> dict[str, str]:
+    """Return the headers worth keeping: no credentials, secret-looking ones redacted."""
+    kept = [
+        (name, value[:MAX_HEADER_VALUE].replace("\x00", ""))
+        for name, value in headers
+        if name.lower() not in DROPPED_HEADERS
+    ]
+    return redactor.redact_headers(kept)
+
+
+def store_event(
+    sessions: sessionmaker[Session],
+    body: bytes,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    redactor: Redactor,
+    now: datetime | None = None,
+) -> Stored:
+    """Store one accepted delivery (redacted) as a pending event, or find its first copy.
+
+    The event row is its own processing record: it is committed pending, so a worker
+    picks it up; nothing else needs to happen for it to be processed.
+    """
+    now = now or datetime.now(UTC)
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    key = dedupe_key(payload, body_sha256)
+    with sessions() as session:
+        existing = session.scalar(select(Event.id).where(Event.dedupe_key == key))
+    if existing is not None:
+        return Stored(existing, duplicate=True)
+
+    redacted = _strip_nul(redactor.redact(payload))
+    fields = {name: _clean_text(payload.get(name), width) for name, width in KEY_FIELDS.items()}
+    if fields["tenant"] is None:
+        fields["tenant"] = _clean_text(payload.get("started_by"), KEY_FIELDS["tenant"])
+    order_at = parse_time(fields["last_updated"]) or now
+    event = Event(
+        dedupe_key=key,
+        body_sha256=body_sha256,
+        received_at=now,
+        size_bytes=len(body),
+        headers=headers,
+        payload=redacted,
+        order_group=fields["tenant"] or f"~{key[:32]}",
+        order_at=order_at,
+        state=EVENT_PENDING,
+        next_attempt_at=now,
+        attempts=0,
+        **fields,
+    )
+    try:
+        with write_session(sessions) as session:
+            session.add(event)
+            session.flush()
+            event_id = event.id
+    except IntegrityError:
+        # A concurrent delivery of the same stage won the race: it is the first copy.
+        with sessions() as session:
+            first = session.scalar(select(Event.id).where(Event.dedupe_key == key))
+        if first is None:
+            raise
+        return Stored(first, duplicate=True)
+    return Stored(event_id, duplicate=False)
+
+
+def store_rejection(
+    sessions: sessionmaker[Session],
+    *,
+    status_code: int,
+    reason: str,
+    headers: dict[str, str],
+    size_bytes: int | None,
+    body: bytes | None,
+    remote_addr: str | None,
+    redactor: Redactor,
+    now: datetime | None = None,
+) -> int:
+    """Record a refused request with a redacted, truncated excerpt of its body."""
+    excerpt = None
+    if body:
+        excerpt = redactor.redact_text(body[:BODY_EXCERPT_BYTES].decode("utf-8", "replace")).replace("\x00", "")
+    rejection = Rejection(
+        received_at=now or datetime.now(UTC),
+        status_code=status_code,
+        reason=reason[:255],
+        remote_addr=(remote_addr or "")[:64] or None,
+        headers=headers,
+        size_bytes=size_bytes,
+        body_excerpt=excerpt,
+    )
+    with write_session(sessions) as session:
+        session.add(rejection)
+        session.flush()
+        return rejection.id

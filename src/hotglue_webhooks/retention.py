@@ -1,0 +1,109 @@
+"""Retention: delete events (with their actions) and rejections older than N days.
+
+Deletes in small batches, each its own short transaction, so ingest never waits long
+for the write lock. The worker purges at most once per ``purge_interval_seconds``
+across all worker processes (the last purge time lives in ``meta``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.models import ActionRecord, Event, Meta, Rejection
+
+LAST_PURGE_KEY = "retention.last_purge"
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge removed, and the cut-off it used (aware UTC)."""
+
+    cutoff: datetime
+    events: int
+    actions: int
+    rejections: int
+
+
+def purge(
+    sessions: sessionmaker[Session],
+    retention_days: int,
+    now: datetime | None = None,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> PurgeResult:
+    """Delete everything received more than ``retention_days`` days before ``now``.
+
+    ``progress`` is called with the number of events deleted after each batch.
+    """
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=retention_days)
+    events = actions = rejections = 0
+    while True:
+        with write_session(sessions) as session:
+            ids = list(
+                session.scalars(select(Event.id).where(Event.received_at < cutoff).order_by(Event.id).limit(batch_size))
+            )
+            if not ids:
+                break
+            actions += session.execute(delete(ActionRecord).where(ActionRecord.event_id.in_(ids))).rowcount  # type: ignore[attr-defined]
+            events += session.execute(delete(Event).where(Event.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+        if progress:
+            progress(len(ids))
+    while True:
+        with write_session(sessions) as session:
+            ids = list(
+                session.scalars(
+                    select(Rejection.id).where(Rejection.received_at < cutoff).order_by(Rejection.id).limit(batch_size)
+                )
+            )
+            if not ids:
+                break
+            rejections += session.execute(delete(Rejection).where(Rejection.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+    _set_last_purge(sessions, now)
+    return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
+
+
+def _set_last_purge(sessions: sessionmaker[Session], now: datetime) -> None:
+    with write_session(sessions) as session:
+        row = session.get(Meta, LAST_PURGE_KEY)
+        if row is None:
+            session.add(Meta(key=LAST_PURGE_KEY, value=now.isoformat()))
+        else:
+            row.value = now.isoformat()
+
+
+def last_purge(sessions: sessionmaker[Session]) -> datetime | None:
+    """Return when the last purge finished, or None if there was none."""
+    with sessions() as session:
+        row = session.get(Meta, LAST_PURGE_KEY)
+    return datetime.fromisoformat(row.value) if row else None
+
+
+def claim_purge_slot(sessions: sessionmaker[Session], now: datetime, interval_seconds: float) -> bool:
+    """Return True for exactly one caller per ``interval_seconds`` across all processes."""
+    not_after = (now - timedelta(seconds=interval_seconds)).isoformat()
+    try:
+        with write_session(sessions) as session:
+            if session.get(Meta, LAST_PURGE_KEY) is None:
+                session.add(Meta(key=LAST_PURGE_KEY, value=now.isoformat()))
+                return True
+            # ISO-8601 UTC strings of one format compare like the times they name.
+            result = session.execute(
+                update(Meta).where(Meta.key == LAST_PURGE_KEY, Meta.value <= not_after).values(value=now.isoformat())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+    except IntegrityError:
+        return False  # another worker inserted the first row at the same moment
+
+
+def oldest_event(sessions: sessionmaker[Session]) -> datetime | None:
+    """Return the receipt time of the oldest stored event, or None."""
+    with sessions() as session:
+        return session.scalar(select(func.min(Event.received_at)))

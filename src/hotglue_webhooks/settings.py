@@ -1,0 +1,174 @@
+"""Settings: the one module that reads the environment (``HGW_*``) and the TOML rules file.
+
+Nothing reads the environment at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hotglue_webhooks.rules import RulesConfig
+
+ENV_PREFIX = "HGW_"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_HOTGLUE_API_URL = "https://api.hotglue.com"  # REFERENCE.md §4
+MIB = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A setting or the rules file is invalid; ``str()`` is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the receiver. Environment variable = ``HGW_`` + field name, upper case."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    database_url: str = "sqlite:///hotglue-webhooks.db"
+    """SQLAlchemy URL; ``postgresql+psycopg://user@host/db`` for PostgreSQL."""
+    webhook_secret: SecretStr | None = None
+    """HotGlue's webhook secret; when set, ``X-Hub-Signature`` is required."""
+    hotglue_api_url: str = DEFAULT_HOTGLUE_API_URL
+    hotglue_api_key: SecretStr | None = None
+    """HotGlue environment API key; without it HotGlue actions are dry-run."""
+    slack_bot_token: SecretStr | None = None
+    """Slack bot token (``xoxb-…``); without it Slack actions are dry-run."""
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_channel: str = "#hotglue-webhooks"
+    admin_token: SecretStr | None = None
+    """When set, ``/api/*`` requires ``Authorization: Bearer <token>``."""
+    retention_days: int = Field(default=30, ge=1)
+    dry_run: bool = False
+    """Record every action as ``dry_run`` with the request it would send; send nothing."""
+    rules_file: Path | None = None
+
+    bind: str = "127.0.0.1:8000"
+    """host:port the web process listens on."""
+    web_workers: int = Field(default=2, ge=1)
+    worker_threads: int = Field(default=2, ge=1)
+    """Events of different tenants processed in parallel by one worker process."""
+    max_body_bytes: int = Field(default=MIB, ge=1024)
+    max_attempts: int = Field(default=8, ge=1)
+    """Attempts per action before it is parked as ``dead``."""
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    """How long a claimed event stays with its worker before another may take it."""
+    poll_seconds: float = Field(default=0.5, gt=0)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    purge_batch_size: int = Field(default=500, ge=1)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        if value.startswith("postgresql:"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
+            value = "postgresql+psycopg:" + value[len("postgresql:") :]
+        return value
+
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8000")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def hotglue_dry_run(self) -> bool:
+        """True when HotGlue calls must not be sent (dry-run, or no API key)."""
+        return self.dry_run or not _secret(self.hotglue_api_key)
+
+    @property
+    def slack_dry_run(self) -> bool:
+        """True when Slack calls must not be sent (dry-run, or no bot token)."""
+        return self.dry_run or not _secret(self.slack_bot_token)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def secret_value(value: SecretStr | None) -> str:
+    """Return the plain text of a secret setting, or "" when unset."""
+    return _secret(value)
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    name = ENV_PREFIX + "_".join(str(part) for part in first["loc"]).upper()
+    return f"{name}: {first['msg']}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (``HGW_*``), with keyword overrides on top.
+
+    Raises SettingsError with one line naming the variable and what is wrong.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def load_rules(path: Path | None) -> RulesConfig:
+    """Read the TOML rules file at ``path``; None gives the documented defaults.
+
+    Raises SettingsError naming the file, the line (for TOML syntax errors) or the key,
+    and the reason.
+    """
+    if path is None:
+        return RulesConfig()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot read rules file: {error.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        # tomllib's message already ends with "(at line L, column C)".
+        raise SettingsError(f"{path}: {error}") from None
+    try:
+        return RulesConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        line = _line_of(text, first["loc"])
+        where = f"line {line}, " if line else ""
+        raise SettingsError(f"{path}: {where}{key}: {first['msg']}") from None
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Return the 1-based line where the last named key of ``loc`` appears, if findable."""
+    names = [str(part) for part in loc if isinstance(part, str)]
+    if not names:
+        return None
+    wanted = names[-1]
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(wanted) and stripped[len(wanted) :].lstrip().startswith("="):
+            return number
+        if stripped.strip("[]").strip() == wanted:
+            return number
+    return None

@@ -1,0 +1,184 @@
+"""Tables: ``events`` (every accepted webhook and its processing state), ``actions``
+(every effect, keyed for idempotency), ``rejections`` (refused requests) and ``meta``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit id.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# Event processing states.
+EVENT_PENDING = "pending"  # stored, not yet decided or acted on
+EVENT_PROCESSING = "processing"  # leased by a worker
+EVENT_RETRYING = "retrying"  # an action waits for its next attempt
+EVENT_DONE = "done"  # every action ended (done, dry_run, dead or skipped)
+EVENT_OPEN_STATES = (EVENT_PENDING, EVENT_PROCESSING, EVENT_RETRYING)
+
+# Action states.
+ACTION_PENDING = "pending"
+ACTION_RUNNING = "running"  # recorded as started; outcome unknown if the worker died
+ACTION_RETRYING = "retrying"
+ACTION_DONE = "done"
+ACTION_DRY_RUN = "dry_run"
+ACTION_DEAD = "dead"
+ACTION_SKIPPED = "skipped"  # a dependency died, or the environment has no API key
+ACTION_SUCCEEDED = (ACTION_DONE, ACTION_DRY_RUN)
+ACTION_FINAL = (ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python; naive UTC on SQLite, timestamptz on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    """One accepted webhook delivery: the redacted payload, its key fields, its work state.
+
+    ``dedupe_key`` is SHA-256 of (``s3_root``, ``status``), or of the raw body when
+    ``s3_root`` is absent; a unique index makes a repeated delivery a duplicate.
+    ``order_group`` is the tenant (events of one tenant are processed one at a time, in
+    ``order_at`` order); tenant-less events each get a group of their own.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    body_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    env_id: Mapped[str | None] = mapped_column(String(255))
+    flow_id: Mapped[str | None] = mapped_column(String(255))
+    tenant: Mapped[str | None] = mapped_column(String(255))
+    job_id: Mapped[str | None] = mapped_column(String(255))
+    s3_root: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str | None] = mapped_column(String(64))
+    sync_type: Mapped[str | None] = mapped_column(String(64))
+    job_name: Mapped[str | None] = mapped_column(String(1024))
+    tap: Mapped[str | None] = mapped_column(String(255))
+    target: Mapped[str | None] = mapped_column(String(255))
+    last_updated: Mapped[str | None] = mapped_column(String(64))
+    """``last_updated`` as sent; ``order_at`` is its parsed value (or ``received_at``)."""
+
+    order_group: Mapped[str] = mapped_column(String(255), nullable=False)
+    order_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=EVENT_PENDING)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision: Mapped[list[str] | None] = mapped_column(JSON)
+    """The rules' notes, e.g. ``["no rule matched"]``; None until decided."""
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The facts read from HotGlue for the decision (redacted)."""
+    planned_keys: Mapped[list[str] | None] = mapped_column(JSON)
+    """Idempotency keys of every action the decision asked for, including ones that
+    another event already recorded."""
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_events_queue", "state", "next_attempt_at"),
+        Index("ix_events_order", "order_group", "order_at", "id"),
+        Index("ix_events_tenant_received", "tenant", "received_at"),
+        Index("ix_events_flow", "flow_id"),
+        Index("ix_events_status", "status"),
+    )
+
+
+class ActionRecord(Base):
+    """One effect decided for an event, recorded before it is executed.
+
+    ``idempotency_key`` is unique across all events: an action whose key is already
+    recorded is never recorded or executed again.
+    """
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("events.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(512), nullable=False, unique=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    rule: Mapped[str] = mapped_column(String(64), nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    depends_on: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTION_PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The HTTP request sent (or, in dry-run, that would have been sent), redacted."""
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A summary of the answer, e.g. ``{"status": 200, "ts": "…"}``."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_actions_state", "state"),)
+
+
+class Rejection(Base):
+    """A refused webhook request (400/401/413): kept for diagnosis, never processed."""
+
+    __tablename__ = "rejections"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(String(255), nullable=False)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    body_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Small key/value facts shared by all processes, e.g. the last purge time."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)

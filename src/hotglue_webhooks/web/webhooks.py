@@ -1,0 +1,98 @@
+"""``POST /webhooks/hotglue``: verify, parse, store, answer. Nothing else.
+
+Answers: 202 ``{"id", "duplicate": false}`` once the event is committed; 200 with
+``"duplicate": true`` and the first copy's id for a repeat; 400 for a body that is not a
+JSON object; 401 for a missing or wrong ``X-Hub-Signature``; 413 for a body over
+``HGW_MAX_BODY_BYTES``; 503 when the database is unreachable (HotGlue may retry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from hotglue_webhooks.ingest import BadPayload, parse_payload, store_event, store_rejection, useful_headers
+from hotglue_webhooks.settings import secret_value
+from hotglue_webhooks.signature import HEADER, verify_signature
+
+blueprint = Blueprint("webhooks", __name__)
+log = structlog.get_logger("hotglue_webhooks.ingest")
+
+
+def _runtime() -> Any:
+    from hotglue_webhooks.app import runtime_of
+
+    return runtime_of(current_app)  # type: ignore[arg-type]
+
+
+def _reject(status: int, reason: str, body: bytes | None) -> Any:
+    runtime = _runtime()
+    headers = useful_headers(list(request.headers.items()), runtime.redactor)
+    size = request.content_length if body is None else len(body)
+    log.warning("webhook_rejected", status_code=status, reason=reason, size_bytes=size, headers=headers)
+    try:
+        store_rejection(
+            runtime.sessions,
+            status_code=status,
+            reason=reason,
+            headers=headers,
+            size_bytes=size,
+            body=body,
+            remote_addr=request.remote_addr,
+            redactor=runtime.redactor,
+        )
+    except OperationalError:
+        log.error("rejection_not_stored", reason="database unavailable")
+    response = jsonify(error=reason)
+    response.status_code = status
+    return response
+
+
+@blueprint.post("/webhooks/hotglue")
+def receive() -> Any:
+    """Accept one HotGlue job-lifecycle webhook."""
+    runtime = _runtime()
+    settings = runtime.settings
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None)
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:  # chunked body that grew past the limit
+        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None)
+
+    secret = secret_value(settings.webhook_secret)
+    if secret:
+        header = request.headers.get(HEADER)
+        if not header:
+            return _reject(401, f"missing {HEADER} header", body)
+        if not verify_signature(body, header, secret):
+            return _reject(401, f"{HEADER} does not match the body", body)
+
+    try:
+        payload = parse_payload(body)
+    except BadPayload as error:
+        return _reject(400, str(error), body)
+
+    headers = useful_headers(list(request.headers.items()), runtime.redactor)
+    try:
+        stored = store_event(runtime.sessions, body, payload, headers, runtime.redactor)
+    except OperationalError:
+        log.error("webhook_not_stored", reason="database unavailable")
+        response = jsonify(error="database unavailable, retry later")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+    log.info(
+        "webhook_duplicate" if stored.duplicate else "webhook_accepted",
+        event_id=stored.event_id,
+        tenant=payload.get("tenant") if isinstance(payload.get("tenant"), str) else None,
+        flow_id=payload.get("flow_id") if isinstance(payload.get("flow_id"), str) else None,
+        status=payload.get("status") if isinstance(payload.get("status"), str) else None,
+    )
+    response = jsonify(id=str(stored.event_id), duplicate=stored.duplicate)
+    response.status_code = 200 if stored.duplicate else 202
+    return response

@@ -1,0 +1,396 @@
+"""The worker: the only place that joins load → decide → act → record.
+
+One loop per thread: claim an event (with a lease), decide its actions once (rules are
+pure; facts come from HotGlue), record every action under its idempotency key *before*
+executing it, execute, record the outcome. Transient failures are retried with
+exponential back-off and jitter (``Retry-After`` honoured); after ``max_attempts`` an
+action is parked as ``dead``. A worker killed at any instant loses nothing: the lease
+expires and another worker takes the event again; an action recorded as done is never
+executed again.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotglue_webhooks.clients.errors import PeerError
+from hotglue_webhooks.effects import Effects, UnknownAction
+from hotglue_webhooks.facts import facts_for_record, gather_facts
+from hotglue_webhooks.clients.hotglue_api import HotGlueClient
+from hotglue_webhooks.redaction import Redactor
+from hotglue_webhooks.retention import claim_purge_slot, purge
+from hotglue_webhooks.rules import Decision, JobEvent, RulesConfig, decide, needed_facts
+from hotglue_webhooks.settings import Settings
+from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.models import (
+    ACTION_DEAD,
+    ACTION_DONE,
+    ACTION_DRY_RUN,
+    ACTION_FINAL,
+    ACTION_PENDING,
+    ACTION_RETRYING,
+    ACTION_RUNNING,
+    ACTION_SKIPPED,
+    ACTION_SUCCEEDED,
+    EVENT_DONE,
+    EVENT_RETRYING,
+    ActionRecord,
+    Event,
+)
+from hotglue_webhooks.storage.queue import claim_next, release, renew_lease
+
+log = structlog.get_logger("hotglue_webhooks.worker")
+
+# How soon to look again at an event whose action waits for a dependency of another event.
+DEPENDENCY_WAIT_SECONDS = 5.0
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off with jitter: attempt n waits base·2^(n-1) s, capped, ±50 %."""
+
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempts: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
+        """Return seconds to wait after the ``attempts``-th failed attempt (≥ ``retry_after``)."""
+        exponential = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        jittered = exponential * (0.5 + rand() / 2)
+        return max(jittered, retry_after or 0.0)
+
+
+class Worker:
+    """Process events from the queue; ``run`` blocks until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        rules: RulesConfig,
+        effects: Effects,
+        hotglue_reader: HotGlueClient | None,
+        redactor: Redactor,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.rules = rules
+        self.effects = effects
+        self.hotglue_reader = hotglue_reader
+        self.redactor = redactor
+        self.clock = clock
+        self.retry = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+        self.name = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+
+    # -- loop ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, threads: int | None = None) -> None:
+        """Run ``threads`` claim loops (default ``HGW_WORKER_THREADS``) until ``stop`` is set."""
+        count = threads or self.settings.worker_threads
+        loops = [
+            threading.Thread(target=self._loop, args=(stop, f"{self.name}/{n}"), name=f"worker-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in loops:
+            thread.start()
+        for thread in loops:
+            thread.join()
+
+    def _loop(self, stop: threading.Event, owner: str) -> None:
+        while not stop.is_set():
+            try:
+                self.maybe_purge()
+                if not self.run_once(owner):
+                    stop.wait(self.settings.poll_seconds)
+            except Exception:  # keep the loop alive; the lease brings the event back
+                log.exception("worker_loop_error", worker=owner)
+                stop.wait(self.settings.poll_seconds)
+
+    def maybe_purge(self) -> None:
+        """Purge old events if no worker has done so within ``purge_interval_seconds``."""
+        now = self.clock()
+        if claim_purge_slot(self.sessions, now, self.settings.purge_interval_seconds):
+            result = purge(self.sessions, self.settings.retention_days, now, self.settings.purge_batch_size)
+            log.info(
+                "purged", events=result.events, actions=result.actions, rejections=result.rejections,
+                cutoff=result.cutoff.isoformat(),
+            )
+
+    def run_once(self, owner: str | None = None) -> bool:
+        """Claim and process one due event; return False when none was due."""
+        owner = owner or self.name
+        event_id = claim_next(self.sessions, owner, self.clock(), self.settings.lease_seconds)
+        if event_id is None:
+            return False
+        self.process(event_id, owner)
+        return True
+
+    def drain(self, max_events: int = 10_000) -> int:
+        """Process due events until none is left (tests, ``replay``); return how many."""
+        count = 0
+        while count < max_events and self.run_once():
+            count += 1
+        return count
+
+    # -- one event ----------------------------------------------------------------------
+
+    def process(self, event_id: int, owner: str) -> None:
+        """Decide (once) and act for a leased event, then release it."""
+        with self.sessions() as session:
+            event = session.get(Event, event_id)
+            assert event is not None
+            job = JobEvent.from_payload(event.payload, event_key=event.dedupe_key)
+            decided = event.decided_at is not None
+        bound = log.bind(event_id=event_id, tenant=job.tenant, flow_id=job.flow_id, status=job.status)
+        if not decided:
+            try:
+                self._decide_and_record(event_id, job)
+            except PeerError as error:
+                self._retry_event(event_id, owner, error, bound)
+                return
+        next_at = self._act(event_id, owner, bound)
+        now = self.clock()
+        with write_session(self.sessions) as session:
+            if next_at is None:
+                release(session, event_id, owner, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
+                bound.info("event_processed")
+            else:
+                release(session, event_id, owner, state=EVENT_RETRYING, next_attempt_at=next_at)
+
+    def _decide_and_record(self, event_id: int, job: JobEvent) -> Decision:
+        needs = needed_facts(job, self.rules)
+        facts = gather_facts(needs, job, self.hotglue_reader)
+        decision = decide(job, facts, self.rules, self.clock(), self.settings.slack_channel)
+        for attempt in range(3):
+            try:
+                self._record_decision(event_id, decision, facts_for_record(facts, self.redactor))
+                return decision
+            except IntegrityError:
+                # Another worker recorded an action with the same key at the same moment
+                # (e.g. the one-per-day job trigger); the next pass sees it and skips it.
+                if attempt == 2:
+                    raise
+        return decision
+
+    def _record_decision(self, event_id: int, decision: Decision, facts: dict[str, Any]) -> None:
+        now = self.clock()
+        keys = [action.key for action in decision.actions]
+        with write_session(self.sessions) as session:
+            owners: dict[str, int] = (
+                dict(
+                    session.execute(  # type: ignore[arg-type]
+                        select(ActionRecord.idempotency_key, ActionRecord.event_id).where(
+                            ActionRecord.idempotency_key.in_(keys)
+                        )
+                    ).all()
+                )
+                if keys
+                else {}
+            )
+            existing = set(owners)
+            for position, action in enumerate(decision.actions):
+                if action.key in existing:
+                    continue
+                session.add(
+                    ActionRecord(
+                        event_id=event_id,
+                        idempotency_key=action.key,
+                        position=position,
+                        kind=action.kind,
+                        rule=action.rule,
+                        params=self.redactor.redact(dict(action.params)),
+                        depends_on=list(action.depends_on),
+                        state=ACTION_PENDING,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            event = session.get(Event, event_id)
+            assert event is not None
+            notes = list(decision.notes)
+            notes += [
+                f"not repeated: {key} was already recorded by event {owners[key]}"
+                for key in keys
+                if key in owners and owners[key] != event_id
+            ]
+            event.decision = notes
+            event.facts = facts
+            event.planned_keys = keys
+            event.decided_at = now
+
+    def _retry_event(self, event_id: int, owner: str, error: PeerError, bound: Any) -> None:
+        with self.sessions() as session:
+            event = session.get(Event, event_id)
+            attempts = event.attempts if event else 1
+        delay = self.retry.delay(attempts, error.retry_after)
+        bound.warning("facts_read_failed", error=str(error), retry_in_seconds=round(delay, 3))
+        with write_session(self.sessions) as session:
+            release(
+                session, event_id, owner, state=EVENT_RETRYING,
+                next_attempt_at=self.clock() + timedelta(seconds=delay), last_error=_short(str(error)),
+            )
+
+    def _act(self, event_id: int, owner: str, bound: Any) -> datetime | None:
+        """Run the event's due actions in order; return when to look again, None if all ended."""
+        with self.sessions() as session:
+            actions = list(
+                session.scalars(
+                    select(ActionRecord).where(ActionRecord.event_id == event_id).order_by(ActionRecord.position)
+                )
+            )
+        wake: list[datetime] = []
+        for action in actions:
+            if action.state in ACTION_FINAL:
+                continue
+            now = self.clock()
+            if action.next_attempt_at and action.next_attempt_at > now:
+                wake.append(action.next_attempt_at)
+                continue
+            blocker = self._dependency_state(action.depends_on)
+            if blocker == "failed":
+                self._finish(action.id, ACTION_SKIPPED, error="a step it depends on did not succeed")
+                continue
+            if blocker == "waiting":
+                wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
+                continue
+            if not renew_lease(self.sessions, event_id, owner, now, self.settings.lease_seconds):
+                bound.warning("lease_lost")
+                return now  # another worker owns the event now; our release will be refused
+            retry_at = self._execute(action, bound)
+            if retry_at is not None:
+                wake.append(retry_at)
+        return min(wake) if wake else None
+
+    def _dependency_state(self, keys: list[str]) -> str | None:
+        if not keys:
+            return None
+        with self.sessions() as session:
+            states = dict(
+                session.execute(
+                    select(ActionRecord.idempotency_key, ActionRecord.state).where(ActionRecord.idempotency_key.in_(keys))
+                ).all()
+            )
+        if any(states.get(key) in (ACTION_DEAD, ACTION_SKIPPED) for key in keys):
+            return "failed"
+        if all(states.get(key) in ACTION_SUCCEEDED for key in keys):
+            return None
+        return "waiting"
+
+    def _execute(self, action: ActionRecord, bound: Any) -> datetime | None:
+        """Execute one action; return its next attempt time if it must be retried."""
+        attempts = action.attempts + 1
+        with write_session(self.sessions) as session:
+            record = session.get(ActionRecord, action.id)
+            assert record is not None
+            if record.state in ACTION_FINAL:
+                return None  # finished by another worker in the meantime
+            record.state = ACTION_RUNNING
+            record.attempts = attempts
+            record.updated_at = self.clock()
+        log_action = bound.bind(action=action.kind, key=action.idempotency_key, attempt=attempts)
+        try:
+            outcome = self.effects.execute(action.kind, action.params)
+        except PeerError as error:
+            return self._failed(action.id, attempts, str(error), error.transient, error.retry_after, log_action)
+        except UnknownAction as error:
+            return self._failed(action.id, attempts, str(error), False, None, log_action)
+        except Exception as error:  # a bug of ours: retry, and park it dead in the end
+            log_action.exception("action_crashed")
+            return self._failed(action.id, attempts, f"{type(error).__name__}: {error}", True, None, log_action)
+        state = ACTION_DRY_RUN if outcome.dry_run else ACTION_DONE
+        self._finish(
+            action.id, state,
+            request=self.redactor.redact(outcome.request),
+            response=self.redactor.redact(outcome.response) if outcome.response is not None else None,
+        )
+        log_action.info("action_" + state)
+        return None
+
+    def _failed(
+        self, action_id: int, attempts: int, error: str, transient: bool, retry_after: float | None, bound: Any
+    ) -> datetime | None:
+        error = _short(self.redactor.redact_text(error))
+        if transient and attempts < self.retry.max_attempts:
+            delay = self.retry.delay(attempts, retry_after)
+            retry_at = self.clock() + timedelta(seconds=delay)
+            with write_session(self.sessions) as session:
+                record = session.get(ActionRecord, action_id)
+                assert record is not None
+                record.state = ACTION_RETRYING
+                record.next_attempt_at = retry_at
+                record.last_error = error
+                record.updated_at = self.clock()
+            bound.warning("action_retrying", error=error, retry_in_seconds=round(delay, 3))
+            return retry_at
+        self._finish(action_id, ACTION_DEAD, error=error)
+        bound.error("action_dead", error=error)
+        return None
+
+    def _finish(
+        self,
+        action_id: int,
+        state: str,
+        *,
+        error: str | None = None,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        now = self.clock()
+        with write_session(self.sessions) as session:
+            record = session.get(ActionRecord, action_id)
+            assert record is not None
+            record.state = state
+            record.updated_at = now
+            record.completed_at = now
+            record.next_attempt_at = None
+            if error is not None:
+                record.last_error = error
+            if request is not None:
+                record.request = request
+            if response is not None:
+                record.response = response
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime) -> bool:
+    """Queue an event to be decided again (replay): actions already done stay done.
+
+    Dead and skipped actions of the event get a fresh set of attempts. Returns False
+    when the event does not exist.
+    """
+    with write_session(sessions) as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            return False
+        for record in session.scalars(select(ActionRecord).where(ActionRecord.event_id == event_id)):
+            if record.state in (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING):
+                record.state = ACTION_PENDING
+                record.attempts = 0
+                record.next_attempt_at = None
+                record.completed_at = None
+                record.updated_at = now
+        event.decided_at = None
+        event.state = EVENT_RETRYING
+        event.next_attempt_at = now
+        event.lease_owner = None
+        event.lease_expires_at = None
+        event.processed_at = None
+    return True

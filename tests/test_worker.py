@@ -1,0 +1,120 @@
+"""The worker on a real database: processing, ordering, leases, retries, dead actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from conftest import PAYLOAD_FILES, Receiver, payload
+from hotglue_webhooks.storage.models import ActionRecord, Event
+from hotglue_webhooks.storage.queue import claim_next
+from hotglue_webhooks.worker import RetryPolicy, reopen_event
+
+
+def events(receiver: Receiver) -> list[Event]:
+    with receiver.runtime.sessions() as session:
+        return list(session.scalars(select(Event).order_by(Event.id)))
+
+
+def actions(receiver: Receiver, event_id: int | None = None) -> list[ActionRecord]:
+    with receiver.runtime.sessions() as session:
+        query = select(ActionRecord).order_by(ActionRecord.id)
+        if event_id is not None:
+            query = query.where(ActionRecord.event_id == event_id)
+        return list(session.scalars(query))
+
+
+def test_every_shared_payload_is_processed_and_failures_get_a_dry_run_slack_alert(receiver: Receiver) -> None:
+    for path in PAYLOAD_FILES:
+        assert receiver.post(path.stem).status_code == 202
+    worker = receiver.worker()
+    assert worker.drain() == len(PAYLOAD_FILES)
+    stored = events(receiver)
+    assert {e.state for e in stored} == {"done"}
+    assert all(e.decision for e in stored)
+    for event in stored:
+        alerts = [a for a in actions(receiver, event.id) if a.rule == "failure_alert"]
+        if event.status.endswith("_FAILED"):
+            [alert] = alerts
+            assert alert.state == "dry_run"
+            assert alert.kind == "slack.post_message"
+            assert alert.request["method"] == "POST"
+            assert alert.request["url"] == "https://slack.com/api/chat.postMessage"
+            assert alert.request["json"]["channel"] == "#hotglue-webhooks"
+            assert event.tenant in alert.request["json"]["text"]
+        else:
+            assert alerts == []
+    # Nothing left to do, and a duplicate delivery adds nothing.
+    assert worker.drain() == 0
+    assert receiver.post("sync_failed__shopify_500").json["duplicate"] is True
+    assert worker.drain() == 0
+
+
+def test_unknown_status_is_stored_with_no_rule_matched(receiver: Receiver) -> None:
+    event = payload("job_created__scheduled")
+    event["status"] = "SOMETHING_NEW"
+    receiver.post(event)
+    receiver.worker().drain()
+    [stored] = events(receiver)
+    assert stored.state == "done"
+    assert stored.decision == ["no rule matched"]
+    assert actions(receiver) == []
+
+
+def test_events_of_one_tenant_run_in_last_updated_order(receiver: Receiver) -> None:
+    late = payload("sync_failed__shopify_500")
+    late["last_updated"] = "2026-11-28T07:00:00+00:00"
+    early = payload("etl_failed__transform")
+    early["last_updated"] = "2026-11-28T06:00:00+00:00"
+    other = payload("sync_failed__exact_token_401")
+    late_id = receiver.post(late).json["id"]
+    early_id = receiver.post(early).json["id"]
+    other_id = receiver.post(other).json["id"]
+    now = datetime.now(UTC)
+    sessions = receiver.runtime.sessions
+    first = claim_next(sessions, "w1", now, 60)
+    second = claim_next(sessions, "w2", now, 60)
+    # Tenant 4821's earlier event first; tenant 3310 runs in parallel; 4821's later one waits.
+    assert {str(first), str(second)} == {early_id, other_id}
+    assert claim_next(sessions, "w3", now, 60) is None
+    assert late_id not in (str(first), str(second))
+
+
+def test_a_worker_killed_after_claiming_loses_nothing(receiver: Receiver) -> None:
+    receiver.post("sync_failed__shopify_500")
+    sessions = receiver.runtime.sessions
+    start = datetime.now(UTC)
+    assert claim_next(sessions, "dead-worker", start, 60) is not None  # ...and then it dies
+    worker = receiver.worker()
+    assert worker.drain() == 0  # the lease still holds
+    worker.clock = lambda: start + timedelta(seconds=61)
+    assert worker.drain() == 1
+    [stored] = events(receiver)
+    assert stored.state == "done"
+    assert stored.attempts == 2
+    [alert] = actions(receiver)
+    assert alert.state == "dry_run"
+    assert alert.attempts == 1
+
+
+def test_replay_decides_again_without_repeating_done_actions(receiver: Receiver) -> None:
+    event_id = int(receiver.post("sync_failed__shopify_500").json["id"])
+    worker = receiver.worker()
+    worker.drain()
+    [before] = actions(receiver)
+    assert reopen_event(receiver.runtime.sessions, event_id, datetime.now(UTC))
+    assert worker.drain() == 1
+    [after] = actions(receiver)
+    assert (after.id, after.state, after.attempts) == (before.id, "dry_run", 1)
+    assert events(receiver)[0].state == "done"
+    assert not reopen_event(receiver.runtime.sessions, 424242, datetime.now(UTC))
+
+
+def test_retry_policy_grows_exponentially_with_jitter_and_honours_retry_after() -> None:
+    policy = RetryPolicy(max_attempts=5, base_seconds=2, max_seconds=60)
+    assert policy.delay(1, None, rand=lambda: 1.0) == 2
+    assert policy.delay(1, None, rand=lambda: 0.0) == 1
+    assert policy.delay(3, None, rand=lambda: 1.0) == 8
+    assert policy.delay(10, None, rand=lambda: 1.0) == 60
+    assert policy.delay(1, 30.0, rand=lambda: 1.0) == 30
