@@ -34,6 +34,7 @@ def _runtime(migrate: bool = False) -> Any:
         runtime = Runtime(_settings())
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+    click.get_current_context().call_on_close(runtime.close)
     if migrate:
         runtime.migrate()
     return runtime
@@ -254,7 +255,8 @@ def events_list(
             row.state,
             "; ".join(row.decision or []),
         )
-    Console().print(table)
+    # A pipe or a file gets whole values rather than a table squeezed into 80 columns.
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 @events.command("show")
@@ -296,13 +298,15 @@ def replay(event_id: int, wait: bool) -> None:
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Default: HGW_RETENTION_DAYS.")
 def purge(days: int | None) -> None:
     """Delete events (and their actions) and rejections older than the retention."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from hotglue_webhooks.retention import purge as run_purge
 
     runtime = _runtime()
     retention = days or runtime.settings.retention_days
-    with Progress(transient=True) as progress:
+    stderr = Console(stderr=True)
+    with Progress(console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
         task = progress.add_task("purging events", total=None)
         result = run_purge(
             runtime.sessions, retention, batch_size=runtime.settings.purge_batch_size,
@@ -343,16 +347,23 @@ def encode(word: str) -> None:
 
 @main.command()
 @click.argument("digits")
-def decode(digits: str) -> None:
-    """Print the word(s) DIGITS can spell in the a=1 … z=26 scheme."""
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Readings to print.")
+def decode(digits: str, limit: int) -> None:
+    """Print the words DIGITS can spell in the a=1 … z=26 scheme, shortest first.
+
+    The code is ambiguous ("11" is "aa" or "k"); the shortest readings are usually the
+    intended word (62112121925143 → fullsync).
+    """
     from hotglue_webhooks.rules.markers import decode as decode_digits
 
+    if len(digits) > 200:
+        raise click.ClickException("at most 200 digits can be decoded")
     try:
-        result = decode_digits(digits)
+        words = decode_digits(digits, limit=10_000)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    if isinstance(result, str):
-        click.echo(result)
-    else:
-        for word in result:
-            click.echo(word)
+    words.sort(key=lambda word: (len(word), word))
+    for word in words[:limit]:
+        click.echo(word)
+    if len(words) > limit:
+        click.echo(f"... {len(words) - limit} more reading(s); --limit shows more", err=True)

@@ -70,13 +70,18 @@ def purge(
     return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
 
 
+def _stamp(moment: datetime) -> str:
+    """Format a time so that string order is time order (fixed width, UTC, microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _set_last_purge(sessions: sessionmaker[Session], now: datetime) -> None:
     with write_session(sessions) as session:
         row = session.get(Meta, LAST_PURGE_KEY)
         if row is None:
-            session.add(Meta(key=LAST_PURGE_KEY, value=now.isoformat()))
+            session.add(Meta(key=LAST_PURGE_KEY, value=_stamp(now)))
         else:
-            row.value = now.isoformat()
+            row.value = _stamp(now)
 
 
 def last_purge(sessions: sessionmaker[Session]) -> datetime | None:
@@ -88,15 +93,14 @@ def last_purge(sessions: sessionmaker[Session]) -> datetime | None:
 
 def claim_purge_slot(sessions: sessionmaker[Session], now: datetime, interval_seconds: float) -> bool:
     """Return True for exactly one caller per ``interval_seconds`` across all processes."""
-    not_after = (now - timedelta(seconds=interval_seconds)).isoformat()
+    not_after = _stamp(now - timedelta(seconds=interval_seconds))
     try:
         with write_session(sessions) as session:
             if session.get(Meta, LAST_PURGE_KEY) is None:
-                session.add(Meta(key=LAST_PURGE_KEY, value=now.isoformat()))
+                session.add(Meta(key=LAST_PURGE_KEY, value=_stamp(now)))
                 return True
-            # ISO-8601 UTC strings of one format compare like the times they name.
             result = session.execute(
-                update(Meta).where(Meta.key == LAST_PURGE_KEY, Meta.value <= not_after).values(value=now.isoformat())
+                update(Meta).where(Meta.key == LAST_PURGE_KEY, Meta.value <= not_after).values(value=_stamp(now))
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
     except IntegrityError:

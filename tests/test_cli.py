@@ -1,0 +1,114 @@
+"""The hotglue-webhooks command line, against a real database and a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from conftest import FIXTURES, SECRET, Receiver
+from hotglue_webhooks.cli import main
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("HGW_DATABASE_URL", database_url)
+    monkeypatch.setenv("HGW_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("HGW_LOG_FORMAT", "console")
+    return database_url
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
+
+
+@pytest.fixture
+def live_url(cli_env: str) -> Iterator[str]:
+    """The receiver served over real HTTP on a free port."""
+    receiver = Receiver(cli_env)
+    server = make_server("127.0.0.1", 0, receiver.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/webhooks/hotglue"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+    receiver.close()
+
+
+def test_encode_and_decode() -> None:
+    assert run("encode", "fullsync") == (0, "62112121925143\n")
+    assert run("encode", "FullSync") == (0, "62112121925143\n")
+    code, out = run("decode", "62112121925143")
+    assert code == 0 and "fullsync" in out.split()
+    code, out = run("decode", "971415185")
+    assert code == 0 and "ignore" in out.split()
+
+
+def test_send_signs_posts_and_prints_the_answers(live_url: str) -> None:
+    files = [str(FIXTURES / "sync_failed__shopify_500.json"), str(FIXTURES / "job_created__scheduled.json")]
+    code, out = run("send", "--url", live_url, *files)
+    assert code == 0
+    assert out.splitlines() == [
+        'sync_failed__shopify_500.json: 202 {"duplicate":false,"id":"1"}',
+        'job_created__scheduled.json: 202 {"duplicate":false,"id":"2"}',
+    ]
+    code, out = run("send", "--url", live_url, files[0])
+    assert (code, out) == (0, 'sync_failed__shopify_500.json: 200 {"duplicate":true,"id":"1"}\n')
+
+
+def test_send_with_the_wrong_secret_exits_non_zero(live_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HGW_WEBHOOK_SECRET", "forged")
+    code, out = run("send", "--url", live_url, str(FIXTURES / "sync_failed__shopify_500.json"))
+    assert code == 1
+    assert out == 'sync_failed__shopify_500.json: 401 {"error":"X-Hub-Signature does not match the body"}\n'
+
+
+def test_events_list_show_replay_and_purge(cli_env: str) -> None:
+    receiver = Receiver(cli_env)
+    receiver.post("sync_failed__shopify_500")
+    receiver.post("job_created__scheduled")
+    receiver.close()
+    assert run("worker", "--once") == (0, "processed 2 event(s)\n")
+
+    code, out = run("events", "list", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert [(e["status"], e["state"]) for e in listed] == [("JOB_CREATED", "done"), ("SYNC_FAILED", "done")]
+    assert listed[0]["actions"] == []
+    [alert] = listed[1]["actions"]
+    assert (alert["kind"], alert["state"]) == ("slack.post_message", "dry_run")
+
+    code, out = run("events", "list", "--tenant", "4821", "--status", "SYNC_FAILED", "--since", "1h")
+    assert code == 0 and "SYNC_FAILED" in out and "JOB_CREATED" not in out
+    assert run("events", "list", "--since", "whenever")[0] == 2
+
+    code, out = run("events", "show", "1")
+    assert json.loads(out)["actions"][0]["request"]["json"]["channel"] == "#hotglue-webhooks"
+    assert run("events", "show", "99")[0] == 1
+
+    code, out = run("replay", "1")
+    assert code == 0
+    assert out.splitlines()[0].startswith("event 1: done; failure_alert")
+    assert "slack.post_message [dry_run]" in out
+
+    code, out = run("purge")
+    assert code == 0 and out.startswith("purged 0 event(s), 0 action(s), 0 rejection(s)")
+
+
+def test_a_bad_setting_stops_the_command_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HGW_RETENTION_DAYS", "-3")
+    code, out = run("purge")
+    assert code == 1
+    assert out == "Error: HGW_RETENTION_DAYS: Input should be greater than or equal to 1\n"
+
+
+def test_db_upgrade_is_idempotent(cli_env: str) -> None:
+    code, out = run("db", "upgrade")
+    assert code == 0 and out.startswith("database at the newest schema: ")
+    assert run("db", "upgrade")[0] == 0

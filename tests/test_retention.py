@@ -1,0 +1,48 @@
+"""Retention: old events, their actions and old rejections go; new ones stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from conftest import Receiver
+from hotglue_webhooks.retention import claim_purge_slot, last_purge, oldest_event, purge
+from hotglue_webhooks.storage.models import ActionRecord, Event, Rejection
+
+
+def counts(receiver: Receiver) -> tuple[int, int, int]:
+    with receiver.runtime.sessions() as session:
+        return tuple(  # type: ignore[return-value]
+            int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for model in (Event, ActionRecord, Rejection)
+        )
+
+
+def test_purge_removes_old_events_with_their_actions_and_keeps_new_ones(receiver: Receiver) -> None:
+    old_id = int(receiver.post("sync_failed__shopify_500").json["id"])
+    new_id = int(receiver.post("etl_failed__transform").json["id"])
+    receiver.post(b"not json")  # a rejection
+    receiver.worker().drain()
+    now = datetime.now(UTC)
+    with receiver.runtime.sessions.begin() as session:
+        session.execute(update(Event).where(Event.id == old_id).values(received_at=now - timedelta(days=31)))
+        session.execute(update(Rejection).values(received_at=now - timedelta(days=31)))
+    assert counts(receiver) == (2, 2, 1)
+    batches: list[int] = []
+    result = purge(receiver.runtime.sessions, 30, now=now, batch_size=1, progress=batches.append)
+    assert (result.events, result.actions, result.rejections) == (1, 1, 1)
+    assert batches == [1]
+    assert counts(receiver) == (1, 1, 0)
+    with receiver.runtime.sessions() as session:
+        assert session.get(Event, new_id) is not None
+    assert last_purge(receiver.runtime.sessions) == now
+    assert oldest_event(receiver.runtime.sessions) is not None
+
+
+def test_only_one_purge_per_interval_across_workers(receiver: Receiver) -> None:
+    sessions = receiver.runtime.sessions
+    now = datetime.now(UTC)
+    assert claim_purge_slot(sessions, now, 3600) is True
+    assert claim_purge_slot(sessions, now + timedelta(minutes=30), 3600) is False
+    assert claim_purge_slot(sessions, now + timedelta(minutes=61), 3600) is True
