@@ -224,3 +224,21 @@ def test_admin_token_guards_the_api(database_url: str) -> None:
         assert receiver.post("job_created__scheduled").status_code == 202
     finally:
         receiver.close()
+
+
+def test_a_rejection_is_logged_once_with_reason_size_and_redacted_excerpt(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receiver = Receiver(database_url, log_format="json")
+    try:
+        body = b'{"password": "hunter2", "status": '
+        assert receiver.post(body).status_code == 400
+    finally:
+        receiver.close()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    [logged] = [line for line in lines if line["event"] == "webhook_rejected"]
+    assert logged["reason"].startswith("body is not valid JSON")
+    assert logged["status_code"] == 400
+    assert logged["size_bytes"] == len(body)
+    assert logged["body_excerpt"] == '{"password": [redacted], "status": '
+    assert "hunter2" not in json.dumps(lines)

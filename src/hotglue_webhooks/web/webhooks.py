@@ -20,6 +20,7 @@ from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.signature import HEADER, verify_signature
 
 blueprint = Blueprint("webhooks", __name__)
+LOGGED_BODY_BYTES = 200
 log = structlog.get_logger("hotglue_webhooks.ingest")
 
 
@@ -33,7 +34,12 @@ def _reject(status: int, reason: str, body: bytes | None) -> Any:
     runtime = _runtime()
     headers = useful_headers(list(request.headers.items()), runtime.redactor)
     size = request.content_length if body is None else len(body)
-    log.warning("webhook_rejected", status_code=status, reason=reason, size_bytes=size, headers=headers)
+    excerpt = None
+    if body:
+        excerpt = runtime.redactor.redact_text(body[:LOGGED_BODY_BYTES].decode("utf-8", "replace"))
+    log.warning(
+        "webhook_rejected", status_code=status, reason=reason, size_bytes=size, headers=headers, body_excerpt=excerpt
+    )
     try:
         store_rejection(
             runtime.sessions,
