@@ -58,7 +58,7 @@ def test_unknown_status_is_stored_with_no_rule_matched(receiver: Receiver) -> No
     receiver.worker().drain()
     [stored] = events(receiver)
     assert stored.state == "done"
-    assert stored.decision == ["no rule matched"]
+    assert stored.decision == ["no rule matched", "unknown status 'SOMETHING_NEW': stored, no action"]
     assert actions(receiver) == []
 
 
@@ -118,3 +118,93 @@ def test_retry_policy_grows_exponentially_with_jitter_and_honours_retry_after() 
     assert policy.delay(3, None, rand=lambda: 1.0) == 8
     assert policy.delay(10, None, rand=lambda: 1.0) == 60
     assert policy.delay(1, 30.0, rand=lambda: 1.0) == 30
+
+
+def test_slack_alert_is_posted_once_to_the_slack_api(database_url: str) -> None:
+    from hotglue_webhooks.fakes import FakeSlack
+
+    with FakeSlack(token="xoxb-test") as slack:
+        receiver = Receiver(database_url, slack_bot_token="xoxb-test", slack_api_url=slack.url)
+        try:
+            receiver.post("sync_failed__shopify_500")
+            worker = receiver.worker()
+            worker.drain()
+            receiver.post("sync_failed__shopify_500")  # duplicate delivery
+            worker.drain()
+            [alert] = actions(receiver)
+        finally:
+            receiver.close()
+        [message] = slack.messages
+        [request] = slack.requests_to("POST /api/chat.postMessage")
+    assert request.headers["authorization"] == "Bearer xoxb-test"
+    assert message.channel == "#hotglue-webhooks"
+    assert alert.state == "done"
+    assert alert.response["ts"] == message.ts
+    assert alert.request["json"]["text"] == message.text
+    assert "xoxb-test" not in str(alert.request)
+
+
+def test_transient_failures_back_off_then_the_action_is_parked_dead(database_url: str) -> None:
+    from hotglue_webhooks.fakes import FakeSlack
+
+    with FakeSlack(token="xoxb-test") as slack:
+        receiver = Receiver(
+            database_url, slack_bot_token="xoxb-test", slack_api_url=slack.url,
+            max_attempts=3, retry_base_seconds=10, retry_max_seconds=1000,
+        )
+        try:
+            slack.fail_next(1, 429, headers={"Retry-After": "120"})
+            slack.outage(3600, status=503)
+            receiver.post("sync_failed__shopify_500")
+            worker = receiver.worker()
+            now = datetime.now(UTC)
+            worker.clock = lambda: now
+
+            assert worker.drain() == 1
+            [alert] = actions(receiver)
+            assert (alert.state, alert.attempts) == ("retrying", 1)
+            assert alert.next_attempt_at >= now + timedelta(seconds=120)  # Retry-After honoured
+            assert "429" in alert.last_error
+            assert events(receiver)[0].state == "retrying"
+            assert worker.drain() == 0  # not before its time
+
+            now = alert.next_attempt_at + timedelta(seconds=1)
+            assert worker.drain() == 1
+            [alert] = actions(receiver)
+            assert (alert.state, alert.attempts) == ("retrying", 2)
+            wait = alert.next_attempt_at - now
+            assert timedelta(seconds=10) <= wait <= timedelta(seconds=20)  # 10·2^(2-1) s, jittered
+
+            now = alert.next_attempt_at + timedelta(seconds=1)
+            assert worker.drain() == 1
+            [alert] = actions(receiver)
+            assert (alert.state, alert.attempts) == ("dead", 3)
+            assert "503" in alert.last_error
+            assert events(receiver)[0].state == "done"
+            assert len(slack.requests_to("POST /api/chat.postMessage")) == 3
+
+            # Replay after the outage: the dead action gets fresh attempts and completes.
+            slack.end_outage()
+            assert reopen_event(receiver.runtime.sessions, alert.event_id, now)
+            assert worker.drain() == 1
+            [alert] = actions(receiver)
+            assert (alert.state, alert.attempts) == ("done", 1)
+            assert len(slack.messages) == 1
+        finally:
+            receiver.close()
+
+
+def test_a_permanent_failure_is_dead_at_once(database_url: str) -> None:
+    from hotglue_webhooks.fakes import FakeSlack
+
+    with FakeSlack(token="the-real-token") as slack:
+        receiver = Receiver(database_url, slack_bot_token="a-wrong-token", slack_api_url=slack.url)
+        try:
+            receiver.post("sync_failed__shopify_500")
+            receiver.worker().drain()
+            [alert] = actions(receiver)
+        finally:
+            receiver.close()
+    assert (alert.state, alert.attempts) == ("dead", 1)
+    assert "invalid_auth" in alert.last_error
+    assert "a-wrong-token" not in alert.last_error
