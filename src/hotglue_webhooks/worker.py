@@ -394,3 +394,18 @@ def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime) 
         event.lease_expires_at = None
         event.processed_at = None
     return True
+
+
+def reopen_events(
+    sessions: sessionmaker[Session], event_ids: list[int], now: datetime, progress: Callable[[int], None] | None = None
+) -> int:
+    """Reopen each event (bulk replay, see :func:`reopen_event`); return how many existed.
+
+    ``progress`` is called with each event id once it is reopened.
+    """
+    reopened = 0
+    for event_id in event_ids:
+        reopened += reopen_event(sessions, event_id, now)
+        if progress:
+            progress(event_id)
+    return reopened

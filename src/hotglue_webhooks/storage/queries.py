@@ -1,28 +1,77 @@
-"""Read-only queries behind the admin API, the CLI and (later) the dashboard."""
+"""Read-only queries behind the admin API, the CLI, the dashboard and the metrics.
+
+Every query works the same on SQLite and PostgreSQL; the only dialect switch is the
+hour bucket of :func:`hourly_counts`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotglue_webhooks.storage.models import ActionRecord, Event
+from hotglue_webhooks.storage.models import (
+    ACTION_DEAD,
+    EVENT_OPEN_STATES,
+    ActionRecord,
+    Event,
+)
 
 MAX_PAGE = 500
+ANY_FAILURE = "*_FAILED"
+"""The ``status`` filter value that matches every failure (HotGlue has no JOB_FAILED:
+a failed job ends on DISCOVER_, SYNC_, ETL_ or EXPORT_FAILED; REFERENCE.md §1)."""
 
 
 @dataclass(frozen=True)
 class EventFilter:
-    """Filters for listing events; None means "any". Times are aware UTC."""
+    """Filters for listing events; None means "any". Times are aware UTC.
+
+    ``status`` is a lifecycle status, or :data:`ANY_FAILURE` for every ``*_FAILED`` one.
+    ``text`` matches, case-insensitively, a part of the job name or of HotGlue's message.
+    """
 
     tenant: str | None = None
     flow_id: str | None = None
     status: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    sync_type: str | None = None
+    text: str | None = None
+
+
+def _failed(column: Any) -> ColumnElement[bool]:
+    return column.like("%\\_FAILED", escape="\\")  # type: ignore[no-any-return]
+
+
+def _event_conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.tenant is not None:
+        conditions.append(Event.tenant == filters.tenant)
+    if filters.flow_id is not None:
+        conditions.append(Event.flow_id == filters.flow_id)
+    if filters.status == ANY_FAILURE:
+        conditions.append(_failed(Event.status))
+    elif filters.status is not None:
+        conditions.append(Event.status == filters.status)
+    if filters.sync_type is not None:
+        conditions.append(Event.sync_type == filters.sync_type)
+    if filters.since is not None:
+        conditions.append(Event.received_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(Event.received_at < filters.until)
+    if filters.text:
+        needle = filters.text.lower()
+        message = Event.payload["message"].as_string()
+        conditions.append(
+            func.lower(func.coalesce(Event.job_name, "")).contains(needle, autoescape=True)
+            | func.lower(func.coalesce(message, "")).contains(needle, autoescape=True)
+        )
+    return conditions
 
 
 def list_events(
@@ -32,22 +81,30 @@ def list_events(
 
     ``before_id`` is the cursor: only events with a smaller id (older) are returned.
     """
-    query = select(Event)
-    if filters.tenant is not None:
-        query = query.where(Event.tenant == filters.tenant)
-    if filters.flow_id is not None:
-        query = query.where(Event.flow_id == filters.flow_id)
-    if filters.status is not None:
-        query = query.where(Event.status == filters.status)
-    if filters.since is not None:
-        query = query.where(Event.received_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(Event.received_at < filters.until)
+    query = select(Event).where(*_event_conditions(filters))
     if before_id is not None:
         query = query.where(Event.id < before_id)
     query = query.order_by(Event.id.desc()).limit(max(1, min(limit, MAX_PAGE)))
     with sessions() as session:
         return list(session.scalars(query))
+
+
+def count_events(sessions: sessionmaker[Session], filters: EventFilter) -> int:
+    """Return how many events match ``filters``."""
+    query = select(func.count()).select_from(Event).where(*_event_conditions(filters))
+    with sessions() as session:
+        return int(session.scalar(query) or 0)
+
+
+def distinct_values(sessions: sessionmaker[Session], column: str, limit: int = 200) -> list[str]:
+    """Return the distinct non-empty values of an event column (``tenant``, ``flow_id``,
+    ``status``, ``sync_type``), sorted, for the dashboard's filter choices."""
+    attribute = {"tenant": Event.tenant, "flow_id": Event.flow_id, "status": Event.status, "sync_type": Event.sync_type}[
+        column
+    ]
+    query = select(attribute).where(attribute.is_not(None)).distinct().order_by(attribute).limit(limit)
+    with sessions() as session:
+        return [value for value in session.scalars(query) if value]
 
 
 def get_event(sessions: sessionmaker[Session], event_id: int) -> tuple[Event, list[ActionRecord]] | None:
@@ -123,3 +180,234 @@ def event_detail(event: Event, actions: list[ActionRecord]) -> dict[str, Any]:
         "decided_at": _time(event.decided_at),
         "actions": [action_view(action) for action in actions],
     }
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionFilter:
+    """Filters for listing actions; None means "any". Times (of the action's last
+    change) are aware UTC; ``ids`` narrows to chosen actions."""
+
+    state: str | None = None
+    kind: str | None = None
+    rule: str | None = None
+    tenant: str | None = None
+    flow_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    ids: Sequence[int] = field(default_factory=tuple)
+
+
+def _action_conditions(filters: ActionFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.state is not None:
+        conditions.append(ActionRecord.state == filters.state)
+    if filters.kind is not None:
+        conditions.append(ActionRecord.kind == filters.kind)
+    if filters.rule is not None:
+        conditions.append(ActionRecord.rule == filters.rule)
+    if filters.tenant is not None:
+        conditions.append(Event.tenant == filters.tenant)
+    if filters.flow_id is not None:
+        conditions.append(Event.flow_id == filters.flow_id)
+    if filters.since is not None:
+        conditions.append(ActionRecord.updated_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(ActionRecord.updated_at < filters.until)
+    if filters.ids:
+        conditions.append(ActionRecord.id.in_(list(filters.ids)))
+    return conditions
+
+
+def list_actions(
+    sessions: sessionmaker[Session], filters: ActionFilter, limit: int = 50, before_id: int | None = None
+) -> list[tuple[ActionRecord, Event]]:
+    """Return actions matching ``filters`` with their events, newest first (≤ 500).
+
+    ``before_id`` is the cursor: only actions with a smaller id are returned.
+    """
+    query = (
+        select(ActionRecord, Event)
+        .join(Event, Event.id == ActionRecord.event_id)
+        .where(*_action_conditions(filters))
+    )
+    if before_id is not None:
+        query = query.where(ActionRecord.id < before_id)
+    query = query.order_by(ActionRecord.id.desc()).limit(max(1, min(limit, MAX_PAGE)))
+    with sessions() as session:
+        return [(action, event) for action, event in session.execute(query).tuples()]
+
+
+def count_actions(sessions: sessionmaker[Session], filters: ActionFilter) -> int:
+    """Return how many actions match ``filters``."""
+    query = (
+        select(func.count())
+        .select_from(ActionRecord)
+        .join(Event, Event.id == ActionRecord.event_id)
+        .where(*_action_conditions(filters))
+    )
+    with sessions() as session:
+        return int(session.scalar(query) or 0)
+
+
+def action_event_ids(sessions: sessionmaker[Session], filters: ActionFilter) -> tuple[int, list[int]]:
+    """Return (how many actions match, the ids of their events, oldest first).
+
+    Bulk replay reopens these events (``worker.reopen_events``).
+    """
+    query = (
+        select(ActionRecord.event_id, func.count())
+        .join(Event, Event.id == ActionRecord.event_id)
+        .where(*_action_conditions(filters))
+        .group_by(ActionRecord.event_id)
+        .order_by(ActionRecord.event_id)
+    )
+    with sessions() as session:
+        rows = session.execute(query).tuples().all()
+    return sum(count for _, count in rows), [event_id for event_id, _ in rows]
+
+
+def action_counts(sessions: sessionmaker[Session]) -> dict[tuple[str, str], int]:
+    """Return the number of stored actions per (kind, state)."""
+    query = select(ActionRecord.kind, ActionRecord.state, func.count()).group_by(ActionRecord.kind, ActionRecord.state)
+    with sessions() as session:
+        return {(kind, state): int(count) for kind, state, count in session.execute(query).tuples()}
+
+
+def dead_action_count(sessions: sessionmaker[Session]) -> int:
+    """Return how many actions are parked as dead."""
+    with sessions() as session:
+        return int(
+            session.scalar(select(func.count()).select_from(ActionRecord).where(ActionRecord.state == ACTION_DEAD)) or 0
+        )
+
+
+# -- tenants ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One HotGlue job of a tenant: its lifecycle stages (events) oldest first."""
+
+    s3_root: str | None
+    stages: list[Event]
+
+    @property
+    def last(self) -> Event:
+        return self.stages[-1]
+
+    @property
+    def first(self) -> Event:
+        return self.stages[0]
+
+    @property
+    def failed(self) -> bool:
+        return any((stage.status or "").endswith("_FAILED") for stage in self.stages)
+
+
+def tenant_jobs(
+    sessions: sessionmaker[Session], tenant: str, limit: int = 30, before_id: int | None = None
+) -> list[Job]:
+    """Return the tenant's jobs (grouped by ``s3_root``), newest job first, at most ``limit``.
+
+    A job's place is its newest event; ``before_id`` is the cursor (only jobs whose newest
+    event id is smaller). An event without ``s3_root`` is a job of its own.
+    """
+    job_key = func.coalesce(Event.s3_root, literal("#") + cast(Event.id, String))
+    newest = func.max(Event.id)
+    keys_query = select(job_key, newest).where(Event.tenant == tenant).group_by(job_key)
+    if before_id is not None:
+        keys_query = keys_query.having(newest < before_id)
+    keys_query = keys_query.order_by(newest.desc()).limit(max(1, min(limit, MAX_PAGE)))
+    with sessions() as session:
+        keys = [key for key, _ in session.execute(keys_query).tuples()]
+        if not keys:
+            return []
+        events = list(
+            session.scalars(
+                select(Event)
+                .where(Event.tenant == tenant, job_key.in_(keys))
+                .order_by(Event.order_at, Event.id)
+            )
+        )
+    grouped: dict[str, list[Event]] = {key: [] for key in keys}
+    for event in events:
+        grouped[event.s3_root if event.s3_root is not None else f"#{event.id}"].append(event)
+    return [Job(s3_root=None if key.startswith("#") else key, stages=stages) for key, stages in grouped.items() if stages]
+
+
+# -- the chart, the queue ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HourCount:
+    """Events received in one hour (``hour`` is its aware UTC start), and how many failed."""
+
+    hour: datetime
+    events: int
+    failures: int
+
+
+def hourly_counts(
+    sessions: sessionmaker[Session], now: datetime, hours: int = 168, filters: EventFilter | None = None
+) -> list[HourCount]:
+    """Return events and failures per hour for the ``hours`` hours up to ``now``, oldest
+    first, every hour present (zeros included). ``filters``' time bounds are ignored."""
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    conditions = _event_conditions(filters or EventFilter())
+    with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            bucket: Any = func.to_char(func.date_trunc("hour", func.timezone("UTC", Event.received_at)), "YYYY-MM-DD HH24")
+        else:  # SQLite stores naive UTC text: "YYYY-MM-DD HH:MM:SS.ffffff"
+            bucket = func.strftime("%Y-%m-%d %H", Event.received_at)
+        query = (
+            select(bucket, func.count(), func.sum(case((_failed(Event.status), 1), else_=0)))
+            .where(Event.received_at >= start, Event.received_at < end, *conditions)
+            .group_by(bucket)
+        )
+        found = {key: (int(total), int(failed or 0)) for key, total, failed in session.execute(query).tuples()}
+    result = []
+    for index in range(hours):
+        hour = start + timedelta(hours=index)
+        total, failed = found.get(hour.strftime("%Y-%m-%d %H"), (0, 0))
+        result.append(HourCount(hour=hour, events=total, failures=failed))
+    return result
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Open work: events per open state, and the age (seconds) of the oldest open event
+    and of the oldest one that is due now (the queue's lag)."""
+
+    depth: dict[str, int]
+    oldest_open_age_seconds: float
+    oldest_due_age_seconds: float
+
+
+def queue_state(sessions: sessionmaker[Session], now: datetime) -> QueueState:
+    """Return how much work is open and how old the oldest of it is."""
+    is_open = Event.state.in_(EVENT_OPEN_STATES)
+    with sessions() as session:
+        depth = {state: 0 for state in EVENT_OPEN_STATES}
+        for state, count in session.execute(
+            select(Event.state, func.count()).where(is_open).group_by(Event.state)
+        ).tuples():
+            depth[state] = int(count)
+        oldest_open = session.scalar(select(func.min(Event.received_at)).where(is_open))
+        oldest_due = session.scalar(
+            select(func.min(Event.next_attempt_at)).where(and_(is_open, Event.next_attempt_at <= now))
+        )
+    return QueueState(
+        depth=depth,
+        oldest_open_age_seconds=_age(oldest_open, now),
+        oldest_due_age_seconds=_age(oldest_due, now),
+    )
+
+
+def _age(moment: datetime | None, now: datetime) -> float:
+    if moment is None:
+        return 0.0
+    return max(0.0, (now - moment).total_seconds())
