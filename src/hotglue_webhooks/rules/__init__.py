@@ -1,7 +1,7 @@
 """Decide what a HotGlue job event means: pure functions, no I/O (see README.md here)."""
 
-from hotglue_webhooks.rules.config import RulesConfig
-from hotglue_webhooks.rules.decide import decide, needed_facts
+from hotglue_webhooks.rules.config import RULE_NAMES, RulesConfig
+from hotglue_webhooks.rules.decide import NO_RULE_MATCHED, decide, needed_facts
 from hotglue_webhooks.rules.model import (
     ACTION_KINDS,
     HOTGLUE_LINK_TARGET,
@@ -21,6 +21,8 @@ __all__ = [
     "HOTGLUE_LINK_TARGET",
     "HOTGLUE_PUT_SCHEDULE",
     "HOTGLUE_START_JOB",
+    "NO_RULE_MATCHED",
+    "RULE_NAMES",
     "SLACK_POST",
     "Action",
     "Decision",

@@ -1,23 +1,277 @@
 """The rules' configuration: what the TOML rules file may say, with documented defaults.
 
 Pure data (pydantic models); loading the file is ``hotglue_webhooks.settings``' job.
+Every section forbids unknown keys, so a typo fails start-up instead of silently
+leaving a default in force. ``hotglue_webhooks/defaults/rules.example.toml`` shows
+every option with its default.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import copy
+import string
+from fnmatch import fnmatchcase
+from typing import Any
+
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hotglue_webhooks.rules import markers
+
+# Rule names: they appear in action keys, notes and ``[slack] channels_by_rule``.
+FAILURE_ALERT = "failure_alert"
+EXACT_TOKEN_401 = "exact_token_401"
+BUY_ORDER_REPORT = "buy_order_report"
+FULL_SYNC = "full_sync"
+FULL_SYNC_MARKER = "full_sync_marker"
+RULE_NAMES = (FAILURE_ALERT, EXACT_TOKEN_401, BUY_ORDER_REPORT, FULL_SYNC, FULL_SYNC_MARKER)
+
+_NON_EMPTY = {"type": "string", "minLength": 1}
+
+DEFAULT_TENANT_CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiCredentials"],
+    "properties": {
+        "apiCredentials": {
+            "type": "object",
+            "required": ["username", "password", "client_id", "client_secret", "account_id"],
+            "properties": {
+                "username": _NON_EMPTY,
+                "password": _NON_EMPTY,
+                "client_id": _NON_EMPTY,
+                "client_secret": _NON_EMPTY,
+                # REFERENCE §4's sample holds a number here ("account_id": 98).
+                "account_id": {"type": ["integer", "string"], "minLength": 1},
+            },
+        }
+    },
+}
+"""A tenant config is valid when ``apiCredentials`` holds the five non-empty fields."""
+
+DEFAULT_LINK_BODY: dict[str, Any] = {"target": {"target": "{target}", "config": "{config}"}}
+"""POST .../linkedTargets body; unconfirmed (REFERENCE §4), by analogy with linked sources."""
+
+JOB_NAME_FIELDS = ("flow_id", "tap", "date", "tenant")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+    return schema
 
 
 class SlackRules(_Section):
+    """``[slack]``: where messages go."""
+
     channel: str | None = None
-    """Channel for every message; None means ``HGW_SLACK_CHANNEL``."""
+    """Channel for every message; unset means the environment's channel (``HGW_SLACK_CHANNEL``)."""
+    channels_by_rule: dict[str, str] = Field(default_factory=dict)
+    """Rule name → channel, overriding ``channel`` for that rule's messages."""
+
+    @field_validator("channels_by_rule")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(RULE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown rule names {unknown}; known: {list(RULE_NAMES)}")
+        return value
+
+
+class ScheduleRules(_Section):
+    """``[schedules]``."""
+
+    default_expression: str = Field(default="cron(0 */6 * * ? *)", min_length=1)
+    """Written when a tenant has no schedule yet, or when its schedule could not be read."""
+
+
+class TargetLink(_Section):
+    """One ``[[target_links]]`` entry: after a full sync, link ``target`` for the tenant."""
+
+    source_flow: str = Field(min_length=1)
+    """Flow id of the finished job; shell-style wildcards, ``"*"`` matches any flow."""
+    tap: str = "*"
+    """Tap of the finished job; wildcards as for ``source_flow``."""
+    target_flow: str | None = None
+    """Flow that holds the target; unset means the finished job's flow."""
+    target: str = Field(min_length=1)
+    """Target connector name, e.g. ``optiply``."""
+    config_from: str = "apiCredentials"
+    """Tenant-config key whose object becomes the linked target's ``config``."""
+    schedule_expression: str | None = None
+    """Expression for the target flow's new schedule; unset means ``[schedules] default_expression``."""
+    body: dict[str, Any] = Field(default_factory=lambda: copy.deepcopy(DEFAULT_LINK_BODY))
+    """Link body template; a string value equal to one of ``{target}``, ``{config}``,
+    ``{tap}``, ``{flow_id}`` is replaced by that value (``{config}`` by the whole object)."""
+
+    def matches(self, flow_id: str | None, tap: str | None) -> bool:
+        """Return True when this link applies to a job of ``flow_id`` and ``tap``."""
+        return _wildcard(self.source_flow, flow_id) and _wildcard(self.tap, tap)
+
+
+def _wildcard(pattern: str, value: str | None) -> bool:
+    if pattern == "*":
+        return True
+    return value is not None and fnmatchcase(value, pattern)
+
+
+class MarkerRules(_Section):
+    """``[markers]``: job-name markers of the incremental "full sync" rule (see markers.py)."""
+
+    full_sync: list[str] = Field(default_factory=lambda: ["full sync"])
+    """Plain markers, matched case-insensitively."""
+    full_sync_encoded: list[str] = Field(default_factory=lambda: ["fullsync"])
+    """Words matched in their a=1..z=26 digit form ("fullsync" → 62112121925143)."""
+    ignore: list[str] = Field(default_factory=list)
+    """Plain markers that make the rule skip the job."""
+    ignore_encoded: list[str] = Field(default_factory=lambda: ["ignore"])
+    """Encoded words that make the rule skip the job ("ignore" → 971415185)."""
+
+    @field_validator("full_sync_encoded", "ignore_encoded")
+    @classmethod
+    def _letters_only(cls, value: list[str]) -> list[str]:
+        for word in value:
+            markers.encode(word)  # raises ValueError for what has no code
+        return value
+
+    @field_validator("full_sync", "ignore")
+    @classmethod
+    def _not_blank(cls, value: list[str]) -> list[str]:
+        if any(not word.strip() for word in value):
+            raise ValueError("a blank marker would match every job name")
+        return value
+
+
+class ExactRules(_Section):
+    """``[exact]``: what counts as "Exact refused the refresh token" (REFERENCE §5)."""
+
+    token_hosts: list[str] = Field(
+        default_factory=lambda: [
+            f"start.exactonline.{tld}" for tld in ("nl", "be", "de", "co.uk", "com", "fr", "es")
+        ],
+        min_length=1,
+    )
+    """Hosts of Exact's token endpoint, one per country."""
+    token_path: str = "/api/oauth2/token"
+    """Path of the token endpoint; the URL must end right after it."""
+
+    @field_validator("token_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("token_path must start with '/'")
+        return value
+
+
+class BuyOrderRules(_Section):
+    """``[buy_orders]``: which jobs are buy-order exports to Exact, and which report streams count."""
+
+    targets: list[str] = Field(default_factory=lambda: ["exact"])
+    """V1 ``target`` names of the export."""
+    connector_ids: list[str] = Field(default_factory=lambda: ["exact"])
+    """V2 ``connector_id`` values (with ``job_type`` "write"); unconfirmed, adjust per environment."""
+    streams: list[str] = Field(default_factory=lambda: ["BuyOrders"], min_length=1)
+    """Report streams whose bookmarks are buy orders."""
+
+
+class TenantConfigRules(_Section):
+    """``[tenant_config]``: JSON Schemas a tenant config must satisfy after a full sync."""
+
+    default_schema: dict[str, Any] = Field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_TENANT_CONFIG_SCHEMA)
+    )
+    """Used for every flow without an entry in ``schemas``."""
+    schemas: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Flow id → schema; ``{}`` accepts any config (turns the check off for that flow)."""
+
+    @field_validator("default_schema")
+    @classmethod
+    def _valid_default(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_schema(value)
+
+    @field_validator("schemas")
+    @classmethod
+    def _valid_schemas(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for schema in value.values():
+            _check_schema(schema)
+        return value
+
+    def schema_for(self, flow_id: str | None) -> dict[str, Any]:
+        """Return the schema for ``flow_id``'s tenant configs."""
+        if flow_id is not None and flow_id in self.schemas:
+            return self.schemas[flow_id]
+        return self.default_schema
+
+
+class JobRules(_Section):
+    """``[jobs]``: the jobs the receiver starts itself."""
+
+    name_format: str = "wh-{flow_id}-{tap}-{date}"
+    """``str.format`` template with fields flow_id, tap, date (UTC ``YYYY-MM-DD``), tenant.
+    Its literal prefix ("wh-") is the loop guard: a job whose name starts with it never
+    triggers another job."""
+
+    @field_validator("name_format")
+    @classmethod
+    def _usable(cls, value: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+            unknown = sorted(set(fields) - set(JOB_NAME_FIELDS))
+            if not unknown:
+                value.format(flow_id="f", tap="t", date="2000-01-01", tenant="1")
+        except (ValueError, IndexError, KeyError) as exc:
+            raise ValueError(f"not a usable format: {exc}") from None
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}; allowed: {list(JOB_NAME_FIELDS)}")
+        if not _literal_prefix(value):
+            raise ValueError("must start with literal text (e.g. 'wh-'): it is the loop guard")
+        return value
+
+    @property
+    def loop_guard_prefix(self) -> str:
+        """The literal text before the first field, e.g. ``wh-``."""
+        return _literal_prefix(self.name_format)
+
+    def job_name(self, *, flow_id: str, tap: str, date: str, tenant: str) -> str:
+        """Return the name of a job the receiver starts."""
+        return self.name_format.format(flow_id=flow_id, tap=tap, date=date, tenant=tenant)
+
+
+def _literal_prefix(fmt: str) -> str:
+    for literal, _field, _spec, _conv in string.Formatter().parse(fmt):
+        return literal
+    return ""
 
 
 class RulesConfig(_Section):
     """The whole rules file. An empty file gives the documented defaults."""
 
     slack: SlackRules = SlackRules()
+    schedules: ScheduleRules = ScheduleRules()
+    target_links: list[TargetLink] = Field(default_factory=list)
+    """No default: flow ids belong to one HotGlue environment, so nothing is linked unless listed."""
+    markers: MarkerRules = MarkerRules()
+    exact: ExactRules = ExactRules()
+    buy_orders: BuyOrderRules = BuyOrderRules()
+    tenant_config: TenantConfigRules = TenantConfigRules()
+    jobs: JobRules = JobRules()
+
+    @model_validator(mode="after")
+    def _distinct_links(self) -> RulesConfig:
+        seen = set()
+        for link in self.target_links:
+            ident = (link.source_flow, link.tap, link.target_flow, link.target)
+            if ident in seen:
+                raise ValueError(f"target link listed twice: {ident}")
+            seen.add(ident)
+        return self
+
+    def channel_for(self, rule: str, default_channel: str) -> str:
+        """Return the channel for ``rule``'s messages: per rule, ``[slack] channel``, else the default."""
+        return self.slack.channels_by_rule.get(rule) or self.slack.channel or default_channel

@@ -1,16 +1,84 @@
-"""The rule table: which rule applies to which event, and the actions each asks for."""
+"""The rule table: which rule applies to which event, and the actions each asks for.
+
+``STATUS_RULES`` maps a lifecycle status (REFERENCE §1) to the rules that may apply to
+it, in order; ``RULES`` gives each rule its test, the facts it needs and its plan.
+``IGNORED_STATUSES`` lists the stages deliberately left alone. Action keys: README.md.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from hotglue_webhooks.rules.config import RulesConfig
-from hotglue_webhooks.rules.model import SLACK_POST, Action, Decision, FactNeeds, Facts, JobEvent
+from hotglue_webhooks.rules import messages
+from hotglue_webhooks.rules.buy_orders import read_buy_orders
+from hotglue_webhooks.rules.config import (
+    BUY_ORDER_REPORT,
+    EXACT_TOKEN_401,
+    FAILURE_ALERT,
+    FULL_SYNC,
+    FULL_SYNC_MARKER,
+    RulesConfig,
+    TargetLink,
+)
+from hotglue_webhooks.rules.exact import find_token_401
+from hotglue_webhooks.rules.markers import find_marker
+from hotglue_webhooks.rules.model import (
+    HOTGLUE_LINK_TARGET,
+    HOTGLUE_PUT_SCHEDULE,
+    HOTGLUE_START_JOB,
+    SLACK_POST,
+    Action,
+    Decision,
+    FactNeeds,
+    Facts,
+    JobEvent,
+)
+from hotglue_webhooks.rules.tenant_config import config_problems
+
+NO_RULE_MATCHED = "no rule matched"
+JOB_COMPLETED = "JOB_COMPLETED"
+FULL_SYNC_TYPES = frozenset({"auto_sync", "full_sync"})
+INCREMENTAL_SYNC = "incremental_sync"
+
+# Stages that never lead to an action: a job's outcome arrives with JOB_COMPLETED or a
+# *_FAILED status, and acting on a stage that may still fail would act twice or wrongly.
+IGNORED_STATUSES = frozenset(
+    {
+        "JOB_CREATED",  # only queued; scheduled jobs send it every few hours per tenant
+        "DISCOVER_STARTED",  # sent only when a discover runs
+        "SYNC_STARTED",
+        "SYNC_SUCCESS",  # the tap finished, ETL and export may still fail
+        "ETL_STARTED",
+        "ETL_SUCCESS",
+        "EXPORT_STARTED",
+    }
+)
+
+_FAILED_RULES = (FAILURE_ALERT, EXACT_TOKEN_401)
+STATUS_RULES: dict[str, tuple[str, ...]] = {
+    JOB_COMPLETED: (BUY_ORDER_REPORT, EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER),
+    # HotGlue has no JOB_FAILED: a failed job ends on one of these (REFERENCE §1). A future
+    # *_FAILED status not listed here gets the same rules (see _candidate_rules).
+    "DISCOVER_FAILED": _FAILED_RULES,
+    "SYNC_FAILED": _FAILED_RULES,
+    "ETL_FAILED": _FAILED_RULES,
+    "EXPORT_FAILED": _FAILED_RULES,
+}
 
 
 def needed_facts(event: JobEvent, config: RulesConfig) -> FactNeeds:
-    """Return what :func:`decide` will need to know about ``event``'s tenant."""
-    return FactNeeds()
+    """Return what :func:`decide` will need to know about ``event``'s tenant.
+
+    Only the rules that apply to ``event`` ask; an event no rule applies to needs nothing.
+    """
+    needs = FactNeeds()
+    for name in _matching_rules(event, config):
+        needs = _union(needs, RULES[name].needs(event, config))
+    return needs
 
 
 def decide(
@@ -18,19 +86,499 @@ def decide(
 ) -> Decision:
     """Return the actions for ``event``, in order, with notes explaining the decision.
 
-    ``now`` is an aware UTC datetime; ``default_channel`` is ``HGW_SLACK_CHANNEL``.
+    ``now`` is an aware datetime (naive is taken as UTC) and only dates the jobs the
+    receiver starts; ``default_channel`` is the environment's Slack channel
+    (``HGW_SLACK_CHANNEL``), used unless the rules file names one. A fact absent from
+    ``facts`` is reported in the notes with its reason, looked up in
+    ``facts.unavailable`` under ``"<fact>:<flow_id>"``, then ``"<fact>"``, then ``"*"``.
+    Never raises on a well-typed event, whatever its payload holds.
     """
-    channel = config.slack.channel or default_channel
+    plan = _Plan(event, facts, config, now, default_channel)
+    matched = _matching_rules(event, config)
+    for name in matched:
+        plan.rule = name
+        RULES[name].plan(plan)
+    if not matched:
+        return Decision(actions=(), notes=(NO_RULE_MATCHED, _why_no_rule(event, config)))
+    return Decision(actions=tuple(plan.actions), notes=tuple(plan.notes))
+
+
+# --- the plan being built ----------------------------------------------------------------
+
+
+class _Plan:
+    """Actions and notes of one decision, and the inputs every rule reads."""
+
+    def __init__(
+        self, event: JobEvent, facts: Facts, config: RulesConfig, now: datetime, default_channel: str
+    ) -> None:
+        self.event, self.facts, self.config = event, facts, config
+        self.now, self.default_channel = now, default_channel
+        self.rule = ""
+        self.actions: list[Action] = []
+        self.notes: list[str] = []
+
+    def key(self, what: str) -> str:
+        """Return the idempotency key ``{event_key}|{rule}|{what}``."""
+        return f"{self.event.event_key}|{self.rule}|{what}"
+
+    def note(self, text: str) -> None:
+        self.notes.append(f"{self.rule}: {text}")
+
+    def add(self, kind: str, key: str, params: Mapping[str, Any], depends_on: Iterable[str] = ()) -> str:
+        """Append an action unless one with ``key`` is already planned; return ``key``."""
+        if all(action.key != key for action in self.actions):
+            self.actions.append(Action(kind, key, params, self.rule, tuple(depends_on)))
+        return key
+
+    def slack(self, what: str, message: messages.SlackMessage, depends_on: Iterable[str] = ()) -> str:
+        channel = self.config.channel_for(self.rule, self.default_channel)
+        return self.add(SLACK_POST, self.key(what), message.params(channel), depends_on)
+
+    def hotglue(
+        self, kind: str, key: str, flow_id: str, body: Mapping[str, Any], depends_on: Iterable[str] = ()
+    ) -> str:
+        params = {"env_id": self.event.env_id, "flow_id": flow_id, "tenant": self.event.tenant, "body": body}
+        return self.add(kind, key, params, depends_on)
+
+    def why(self, fact: str, flow_id: str | None = None) -> str:
+        """Return why ``fact`` (of ``flow_id``) is missing, from ``facts.unavailable``."""
+        unavailable = self.facts.unavailable
+        for name in (f"{fact}:{flow_id}" if flow_id else None, fact, "*"):
+            if name is not None and name in unavailable:
+                return str(unavailable[name])
+        return "not read"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    applies: Callable[[JobEvent, RulesConfig], bool]
+    needs: Callable[[JobEvent, RulesConfig], FactNeeds]
+    plan: Callable[[_Plan], None]
+
+
+# --- failure alert -----------------------------------------------------------------------
+
+
+def _plan_failure_alert(p: _Plan) -> None:
+    event = p.event
+    export = _is_buy_order_export(event, p.config)
+    report = read_buy_orders(event.payload, p.config.buy_orders.streams) if export else None
+    p.slack("slack", messages.failure_alert(event, buy_order_export=export, report=report))
+    note = f"Slack alert for {event.status}"
+    if export and report is None:
+        note += "; number of failed buy orders unknown: no report in the payload"
+    elif report is not None:
+        note += f"; {report.failed} of {report.orders} buy orders failed"
+    p.note(note)
+
+
+# --- Exact refused the refresh token -----------------------------------------------------
+
+
+def _exact_401_line(event: JobEvent, config: RulesConfig) -> str | None:
+    """Return the Exact token-401 line behind ``event``, or None.
+
+    A failed job's ``message`` says so directly; a buy-order export (finished or failed)
+    says so when every error text of its report is that 401.
+    """
     if event.is_failure:
-        text = (
-            f":red_circle: {event.status} for tenant {event.tenant} "
-            f"(flow {event.flow_id}, job {event.job_id})"
+        line = find_token_401(event.message, config.exact)
+        if line:
+            return line
+    if (event.is_failure or _status(event) == JOB_COMPLETED) and _is_buy_order_export(event, config):
+        report = read_buy_orders(event.payload, config.buy_orders.streams)
+        texts = [group.text for group in report.errors if group.text] if report else []
+        lines = [find_token_401(text, config.exact) for text in texts]
+        if lines and all(lines):
+            return lines[0]
+    return None
+
+
+def _exact_401_needs(event: JobEvent, config: RulesConfig) -> FactNeeds:
+    if not (event.env_id and event.tenant):
+        return FactNeeds()
+    # The event's own schedule too: it is the fallback when linked flows cannot be read.
+    own = frozenset({event.flow_id}) if event.flow_id else frozenset()
+    return FactNeeds(linked_flows=True, schedules_of_linked_flows=True, schedules=own)
+
+
+def _plan_exact_401(p: _Plan) -> None:
+    event, facts = p.event, p.facts
+    line = _exact_401_line(event, p.config) or ""
+    flows: list[str] = []
+    if not (event.env_id and event.tenant):
+        p.note("cannot turn schedules off: the event has no env_id or tenant")
+    elif facts.linked_flows is None:
+        flows = [event.flow_id] if event.flow_id else []
+        p.note(f"linked flows unknown ({p.why('linked_flows')}): only the event's flow")
+    else:
+        flows = list(dict.fromkeys([*facts.linked_flows, *([event.flow_id] if event.flow_id else [])]))
+    turned_off: list[tuple[str, str]] = []
+    without_schedule: list[str] = []
+    not_turned_off: list[tuple[str, str]] = []
+    keys: list[str] = []
+    for flow_id in flows:
+        if flow_id not in facts.schedules:
+            not_turned_off.append((flow_id, p.why("schedules", flow_id)))
+            continue
+        schedule = facts.schedules[flow_id]
+        if schedule is None:
+            without_schedule.append(flow_id)
+            continue
+        # A schedule PUT needs an expression (REFERENCE §4); keep the tenant's own.
+        expression = schedule.schedule_expression or p.config.schedules.default_expression
+        body = {"schedule_expression": expression, "state": "DISABLED", **_v2_schedule_fields(event, flow_id)}
+        keys.append(p.hotglue(HOTGLUE_PUT_SCHEDULE, p.key(f"schedule:{flow_id}"), flow_id, body))
+        turned_off.append((flow_id, expression))
+    p.note(
+        f"Exact refused the refresh token ({line}); turning off {len(turned_off)} schedule(s)"
+        + "".join(f"; {f} has no schedule" for f in without_schedule)
+        + "".join(f"; schedule of {f} unknown ({why}): not turned off" for f, why in not_turned_off)
+    )
+    message = messages.exact_token_401(event, line, turned_off, without_schedule, not_turned_off)
+    p.slack("slack", message, depends_on=keys)
+
+
+# --- buy-order report ---------------------------------------------------------------------
+
+
+def _is_buy_order_export(event: JobEvent, config: RulesConfig) -> bool:
+    rules = config.buy_orders
+    if event.target and event.target in rules.targets:
+        return True
+    return bool(event.connector_id in rules.connector_ids and (event.job_type or "").lower() == "write")
+
+
+def _plan_buy_order_report(p: _Plan) -> None:
+    report = read_buy_orders(p.event.payload, p.config.buy_orders.streams)
+    if report is None:
+        p.note("no buy-order report in the payload; the job completed, so nothing to say")
+    elif not report.has_failures:
+        p.note(f"all {report.orders} buy orders exported")
+    else:
+        p.slack("slack", messages.buy_order_report(p.event, report))
+        p.note(f"{report.failed} of {report.orders} buy orders failed; {report.extra_errors} extra error(s)")
+
+
+# --- full sync: enable schedule, validate config, link target, trigger a job --------------
+
+
+def _is_full_sync(event: JobEvent, config: RulesConfig) -> bool:
+    return _status(event) == JOB_COMPLETED and (event.sync_type or "").lower() in FULL_SYNC_TYPES
+
+
+def _is_marked_full_sync(event: JobEvent, config: RulesConfig) -> bool:
+    if _status(event) != JOB_COMPLETED or (event.sync_type or "").lower() != INCREMENTAL_SYNC:
+        return False
+    return _full_sync_marker(event, config) is not None and _ignore_marker(event, config) is None
+
+
+def _full_sync_marker(event: JobEvent, config: RulesConfig) -> str | None:
+    m = config.markers
+    return find_marker(event.job_name, m.full_sync, m.full_sync_encoded)
+
+
+def _ignore_marker(event: JobEvent, config: RulesConfig) -> str | None:
+    m = config.markers
+    return find_marker(event.job_name, m.ignore, m.ignore_encoded)
+
+
+def _full_sync_needs(event: JobEvent, config: RulesConfig) -> FactNeeds:
+    return _sync_steps_needs(event, config, validate_and_trigger=True)
+
+
+def _marker_needs(event: JobEvent, config: RulesConfig) -> FactNeeds:
+    return _sync_steps_needs(event, config, validate_and_trigger=False)
+
+
+def _sync_steps_needs(event: JobEvent, config: RulesConfig, validate_and_trigger: bool) -> FactNeeds:
+    if not _can_call_hotglue(event):
+        return FactNeeds()
+    flow_id = event.flow_id or ""  # set: _can_call_hotglue checked it
+    links = _matching_links(event, config)
+    target_flows = frozenset(link.target_flow or flow_id for link in links)
+    triggers = validate_and_trigger and bool(links) and bool(event.tap) and not _loop_guarded(event, config)
+    return FactNeeds(
+        tenant_config=validate_and_trigger or bool(links),  # validation, link body
+        schedules=frozenset({flow_id}) | target_flows,
+        linked_targets=target_flows,
+        source_state=target_flows if triggers else frozenset(),
+    )
+
+
+def _plan_full_sync(p: _Plan) -> None:
+    _plan_sync_steps(p, validate_and_trigger=True)
+
+
+def _plan_marked_full_sync(p: _Plan) -> None:
+    p.note(f"incremental job named as a full sync: {_full_sync_marker(p.event, p.config)}")
+    _plan_sync_steps(p, validate_and_trigger=False)
+
+
+def _plan_sync_steps(p: _Plan, validate_and_trigger: bool) -> None:
+    """Steps (1) enable schedule + Slack, (2) validate config, (3) link target, (4) trigger."""
+    event = p.event
+    if not _can_call_hotglue(event) or event.flow_id is None:
+        p.note("cannot act: the event has no env_id, tenant or flow_id")
+        return
+    _enable_schedule(p, event.flow_id, p.config.schedules.default_expression, confirm=True)
+    valid = _validate_tenant_config(p) if validate_and_trigger else None
+    links = _matching_links(event, p.config)
+    if not links:
+        p.note(f"no target link configured for flow {event.flow_id} and tap {event.tap}")
+    for link in links:
+        _plan_link(p, link, link.target_flow or event.flow_id, valid, trigger=validate_and_trigger)
+
+
+def _enable_schedule(
+    p: _Plan, flow_id: str, default_expression: str, depends_on: Iterable[str] = (), confirm: bool = False
+) -> str:
+    """Plan the PUT that sets ``flow_id``'s schedule ENABLED, keeping an existing expression.
+
+    HotGlue's PUT needs the expression (REFERENCE §4), so enabling means writing back what
+    was read; with no schedule, or none readable, the default expression is written.
+    """
+    known = flow_id in p.facts.schedules
+    previous = p.facts.schedules.get(flow_id)
+    expression = (previous.schedule_expression if previous else None) or default_expression
+    body = {"schedule_expression": expression, "state": "ENABLED", **_v2_schedule_fields(p.event, flow_id)}
+    key = p.hotglue(HOTGLUE_PUT_SCHEDULE, p.key(f"schedule:{flow_id}"), flow_id, body, depends_on)
+    if not known:
+        p.note(
+            f"schedule of flow {flow_id} unknown ({p.why('schedules', flow_id)}): "
+            f"writing {expression} ENABLED"
         )
-        action = Action(
-            kind=SLACK_POST,
-            key=f"{event.event_key}|failure_alert",
-            params={"channel": channel, "text": text, "blocks": []},
-            rule="failure_alert",
+    elif previous is None:
+        p.note(f"flow {flow_id} has no schedule: creating {expression} ENABLED")
+    else:
+        p.note(f"enabling the schedule of flow {flow_id}: {expression} (was {previous.state or 'unknown'})")
+    if confirm:
+        why = "" if known else p.why("schedules", flow_id)
+        message = messages.schedule_enabled(p.event, flow_id, expression, previous, known, why)
+        p.slack(f"slack:schedule:{flow_id}", message, depends_on=(key,))
+    return key
+
+
+def _validate_tenant_config(p: _Plan) -> bool | None:
+    """Return whether the tenant config satisfies its schema; None when it could not be read."""
+    if not p.facts.tenant_config_read:
+        p.note(f"tenant config not validated: unknown ({p.why('tenant_config')})")
+        return None
+    schema = p.config.tenant_config.schema_for(p.event.flow_id)
+    problems = config_problems(p.facts.tenant_config, schema)
+    if not problems:
+        p.note("tenant config valid")
+        return True
+    p.slack("slack:tenant_config", messages.tenant_config_invalid(p.event, problems))
+    p.note(f"tenant config invalid: {'; '.join(problems)}")
+    return False
+
+
+def _plan_link(p: _Plan, link: TargetLink, target_flow: str, valid: bool | None, trigger: bool) -> None:
+    """Step (3): link ``link.target`` if the tenant lacks it, then step (4) when ``trigger``."""
+    linked = p.facts.linked_targets.get(target_flow)
+    if linked is None:
+        # Linking blind could replace a link the tenant already has (and its config).
+        why = p.why("linked_targets", target_flow)
+        p.note(
+            f"linked targets of flow {target_flow} unknown ({why}): "
+            f"{link.target} not linked, no job triggered"
         )
-        return Decision(actions=(action,), notes=(f"failure_alert: {event.status}",))
-    return Decision(actions=(), notes=("no rule matched",))
+        return
+    link_key = None
+    if link.target in linked:
+        p.note(f"{link.target} already linked in flow {target_flow}")
+    else:
+        body = _link_body(p, link, target_flow)
+        if body is None:
+            return
+        link_key = p.hotglue(
+            HOTGLUE_LINK_TARGET, p.key(f"link:{target_flow}:{link.target}"), target_flow, body
+        )
+        p.note(f"linking {link.target} in flow {target_flow} with the tenant config's {link.config_from}")
+        if target_flow == p.event.flow_id:
+            p.note(f"the schedule of flow {target_flow} is enabled above")
+        else:
+            expression = link.schedule_expression or p.config.schedules.default_expression
+            _enable_schedule(p, target_flow, expression, depends_on=(link_key,))
+    if trigger:
+        _plan_trigger(p, target_flow, link_key, valid)
+
+
+def _link_body(p: _Plan, link: TargetLink, target_flow: str) -> dict[str, Any] | None:
+    """Return the POST .../linkedTargets body from ``link.body``; None (with a note) without config."""
+    if not p.facts.tenant_config_read:
+        p.note(f"tenant config unknown ({p.why('tenant_config')}): {link.target} not linked")
+        return None
+    section = (p.facts.tenant_config or {}).get(link.config_from)
+    if not isinstance(section, Mapping) or not section:
+        p.note(f"the tenant config has no {link.config_from} object: {link.target} not linked")
+        return None
+    values = {
+        "{target}": link.target,
+        "{config}": copy.deepcopy(dict(section)),
+        "{tap}": p.event.tap,
+        "{flow_id}": target_flow,
+    }
+    rendered = _render(link.body, values)
+    return rendered if isinstance(rendered, dict) else {}
+
+
+def _render(template: Any, values: Mapping[str, Any]) -> Any:
+    if isinstance(template, str):
+        return values.get(template, template)
+    if isinstance(template, Mapping):
+        return {k: _render(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_render(v, values) for v in template]
+    return template
+
+
+def _plan_trigger(p: _Plan, target_flow: str, link_key: str | None, valid: bool | None) -> None:
+    """Step (4): start ``wh-{flow_id}-{tap}-{date}`` once per tenant, flow, tap and UTC day."""
+    event, facts = p.event, p.facts
+    if _loop_guarded(event, p.config):
+        p.note(f"loop guard: job {event.job_name!r} was started by this receiver, so it triggers none")
+        return
+    if not event.tap:
+        p.note("no job triggered: the event has no tap (starting V2 jobs is not supported)")
+        return
+    if valid is None:
+        p.note("no job triggered: the tenant config could not be validated")
+        return
+    if not valid:
+        p.note("no job triggered: the tenant config is invalid")
+        return
+    if target_flow not in facts.source_state:
+        p.note(
+            f"no job triggered: source state of flow {target_flow} unknown "
+            f"({p.why('source_state', target_flow)})"
+        )
+        return
+    if not _is_empty_state(facts.source_state[target_flow]):
+        p.note(f"no job triggered: flow {target_flow} already has source state")
+        return
+    date = _utc_date(p.now)
+    tenant = event.tenant or ""
+    name = p.config.jobs.job_name(flow_id=target_flow, tap=event.tap, date=date, tenant=tenant)
+    # Global, not per event: duplicates, replays and other events of the same day must
+    # find this key taken, so at most one such job runs per tenant, flow, tap and day.
+    key = f"start_job|{event.env_id}|{tenant}|{target_flow}|{event.tap}|{date}"
+    body = {"tap": event.tap, "job_name": name}
+    p.hotglue(HOTGLUE_START_JOB, key, target_flow, body, depends_on=(link_key,) if link_key else ())
+    p.note(f"starting job {name} in flow {target_flow}")
+
+
+def _is_empty_state(state: Any) -> bool:
+    """True for "never synced": null, an empty value, or an object whose values are all empty."""
+    if state is None:
+        return True
+    if isinstance(state, (str, list, tuple, Mapping)) and len(state) == 0:
+        return True
+    if isinstance(state, Mapping):  # e.g. {"bookmarks": {}}
+        return all(v is None or (isinstance(v, (str, list, Mapping)) and len(v) == 0) for v in state.values())
+    return False
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _status(event: JobEvent) -> str:
+    return (event.status or "").upper()
+
+
+def _can_call_hotglue(event: JobEvent) -> bool:
+    return bool(event.env_id and event.tenant and event.flow_id)
+
+
+def _loop_guarded(event: JobEvent, config: RulesConfig) -> bool:
+    # Case-insensitive: a false positive only skips a trigger, a false negative can loop.
+    prefix = config.jobs.loop_guard_prefix.lower()
+    return bool(event.job_name and event.job_name.lower().startswith(prefix))
+
+
+def _matching_links(event: JobEvent, config: RulesConfig) -> list[TargetLink]:
+    return [link for link in config.target_links if link.matches(event.flow_id, event.tap)]
+
+
+def _v2_schedule_fields(event: JobEvent, flow_id: str) -> dict[str, str]:
+    """Return the V2 fields of a schedule PUT (REFERENCE §4); known for the event's own flow only."""
+    if flow_id == event.flow_id and event.connector_id and event.job_type and not event.tap:
+        return {"job_type": event.job_type, "connector_id": event.connector_id}
+    return {}
+
+
+def _utc_date(now: datetime) -> str:
+    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).date().isoformat()
+
+
+def _union(a: FactNeeds, b: FactNeeds) -> FactNeeds:
+    return FactNeeds(
+        tenant_config=a.tenant_config or b.tenant_config,
+        linked_flows=a.linked_flows or b.linked_flows,
+        schedules_of_linked_flows=a.schedules_of_linked_flows or b.schedules_of_linked_flows,
+        schedules=a.schedules | b.schedules,
+        linked_targets=a.linked_targets | b.linked_targets,
+        source_state=a.source_state | b.source_state,
+    )
+
+
+def _no_needs(event: JobEvent, config: RulesConfig) -> FactNeeds:
+    return FactNeeds()
+
+
+def _is_failure(event: JobEvent, config: RulesConfig) -> bool:
+    return event.is_failure
+
+
+def _is_completed_export(event: JobEvent, config: RulesConfig) -> bool:
+    return _status(event) == JOB_COMPLETED and _is_buy_order_export(event, config)
+
+
+def _has_exact_401(event: JobEvent, config: RulesConfig) -> bool:
+    return _exact_401_line(event, config) is not None
+
+
+RULES: dict[str, _Rule] = {
+    FAILURE_ALERT: _Rule(_is_failure, _no_needs, _plan_failure_alert),
+    EXACT_TOKEN_401: _Rule(_has_exact_401, _exact_401_needs, _plan_exact_401),
+    # On EXPORT_FAILED the buy-order count goes into the failure alert: one message, not two.
+    BUY_ORDER_REPORT: _Rule(_is_completed_export, _no_needs, _plan_buy_order_report),
+    FULL_SYNC: _Rule(_is_full_sync, _full_sync_needs, _plan_full_sync),
+    FULL_SYNC_MARKER: _Rule(_is_marked_full_sync, _marker_needs, _plan_marked_full_sync),
+}
+
+
+def _candidate_rules(event: JobEvent) -> tuple[str, ...]:
+    rules = STATUS_RULES.get(_status(event))
+    if rules is None and event.is_failure:
+        return _FAILED_RULES
+    return rules or ()
+
+
+def _matching_rules(event: JobEvent, config: RulesConfig) -> list[str]:
+    return [name for name in _candidate_rules(event) if RULES[name].applies(event, config)]
+
+
+def _why_no_rule(event: JobEvent, config: RulesConfig) -> str:
+    """Return one line saying why no rule applies, for ``explain``."""
+    status = _status(event)
+    if not status:
+        return "the payload has no status"
+    if status in IGNORED_STATUSES:
+        return f"{event.status} is a progress stage: only JOB_COMPLETED and *_FAILED lead to actions"
+    if status != JOB_COMPLETED:
+        return f"unknown status {event.status!r}: stored, no action"
+    sync_type = (event.sync_type or "").lower()
+    if not sync_type:
+        return "JOB_COMPLETED without sync_type: unknown, not taken as incremental"
+    if sync_type != INCREMENTAL_SYNC:
+        return f"JOB_COMPLETED with sync_type {event.sync_type!r}: no rule for it"
+    marker = _full_sync_marker(event, config)
+    if marker is None:
+        return "incremental_sync job without a full-sync marker in its name"
+    return (
+        f"incremental_sync job named with {marker} but also the ignore marker {_ignore_marker(event, config)}"
+    )

@@ -1,0 +1,374 @@
+"""Slack messages of the rules: Block Kit ``blocks`` plus the plain-text fallback ``text``.
+
+Limits (https://api.slack.com/reference/block-kit/blocks, https://api.slack.com/methods/chat.postMessage):
+a section's text at most 3,000 characters, a field's 2,000, at most 10 fields, and
+``text`` at most 40,000. Values from the payload are cut and escaped (``&``, ``<``, ``>``,
+https://api.slack.com/reference/surfaces/formatting#escaping) before they go in, so a
+100 KB traceback still gives valid blocks. Nothing here reads a secret: tenant-config
+problems name fields, never values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hotglue_webhooks.rules.buy_orders import BuyOrderReport
+from hotglue_webhooks.rules.model import JobEvent, Schedule
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+TEXT_LIMIT = 40_000
+TRACEBACK_LINES = 10
+"""How many first lines of a multi-line ``message`` the failure alert shows."""
+
+_VALUE_LIMIT = 200  # ids, names, timestamps: longer is noise, not information
+_LINE_LIMIT = 1000  # the error line
+_BULLET_LIMIT = 300
+# HotGlue's `message` is free text: a connector that prints a config or a URL can leak a
+# credential there, which key-based payload redaction cannot see (REFERENCE §4).
+_SECRET_VALUE = re.compile(
+    r"(?i)(\b(?:password|passwd|client_secret|secret|access_token|refresh_token|api[-_]?key|token|authorization)"
+    r"\b['\"]?\s*[:=]\s*)(?:'[^'\n]*'|\"[^\"\n]*\"|(?:bearer\s+)?[^'\"\s,;&}]+)"
+)
+_TRACEBACK_HEADERS = (
+    "Traceback (most recent call last)",
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+)
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One ``chat.postMessage``: fallback ``text`` and Block Kit ``blocks``."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def params(self, channel: str) -> dict[str, Any]:
+        """Return the ``slack.post_message`` action params for ``channel``."""
+        return {"channel": channel, "text": self.text, "blocks": self.blocks}
+
+
+def failure_alert(
+    event: JobEvent, *, buy_order_export: bool = False, report: BuyOrderReport | None = None
+) -> SlackMessage:
+    """Return the alert for a ``*_FAILED`` event.
+
+    Carries tenant, flow, tap → target, job id, job name, status, when (``last_updated``),
+    the telling line of ``message`` and its first :data:`TRACEBACK_LINES` lines. For a
+    buy-order export it adds the buy-order count, or says it is unknown without a report.
+    """
+    status = _v(event.status)
+    full_message = scrub(event.message or "")
+    error = telling_line(full_message)
+    text = (
+        f":red_circle: {status} for tenant {_v(event.tenant)} on flow {_v(event.flow_id)} "
+        f"({_connector(event)[1]}), job {_v(event.job_id)}"
+    )
+    text += f": {_v(error, _LINE_LIMIT)}" if error else "."
+    if buy_order_export:
+        text += f"\n{_buy_order_sentence(report)}"
+    blocks = [
+        _section(f":red_circle: *Job failed: {status}* for tenant *{_v(event.tenant)}*"),
+        _job_fields(event),
+        _section("*Error*\n" + (_code(error, SECTION_LIMIT - 10) if error else "HotGlue sent no message.")),
+    ]
+    lines = full_message.splitlines()
+    if sum(1 for line in lines if line.strip()) > 1:
+        shown = [line.rstrip()[:_BULLET_LIMIT] for line in lines[:TRACEBACK_LINES]]
+        label = "*Traceback*"
+        if len(lines) > TRACEBACK_LINES:
+            label += f" (first {TRACEBACK_LINES} of {len(lines)} lines)"
+        blocks.append(_section(label + "\n" + _code("\n".join(shown), SECTION_LIMIT - len(label) - 1)))
+    if buy_order_export:
+        blocks.extend(_buy_order_blocks(report))
+    return _message(text, blocks)
+
+
+def exact_token_401(
+    event: JobEvent,
+    line: str,
+    turned_off: Sequence[tuple[str, str]],
+    without_schedule: Sequence[str],
+    not_turned_off: Sequence[tuple[str, str]],
+) -> SlackMessage:
+    """Return the message that the tenant's schedules were turned off because Exact refused its token.
+
+    ``turned_off`` is ``(flow_id, expression)`` per schedule set to DISABLED,
+    ``without_schedule`` the flows with nothing to turn off, ``not_turned_off``
+    ``(flow_id, reason)`` for flows whose schedule could not be read.
+    """
+    tenant = _v(event.tenant)
+    if turned_off:
+        title = f"Schedules turned off for tenant {tenant}"
+        text = (
+            f":lock: {title}: Exact Online refused its refresh token. The customer must "
+            f"reconnect Exact Online. Turned off: {', '.join(_v(f) for f, _ in turned_off)}."
+        )
+    else:
+        title = f"Exact Online refused the refresh token of tenant {tenant}"
+        text = f":lock: {title}; no schedule was turned off. The customer must reconnect Exact Online."
+    blocks = [
+        _section(
+            f":lock: *{title}*\nExact Online answered `{_v(line, _LINE_LIMIT)}`: the tenant's "
+            "refresh token is no longer valid. The customer must reconnect Exact Online; "
+            "until then every job that talks to Exact fails."
+        )
+    ]
+    parts = [
+        ("*Turned off* (state DISABLED, expression kept)", [f"`{_v(f)}`: `{_v(e)}`" for f, e in turned_off]),
+        ("*Without a schedule*", [f"`{_v(f)}`" for f in without_schedule]),
+        ("*Not turned off*", [f"`{_v(f)}`: schedule unknown ({_v(why)})" for f, why in not_turned_off]),
+    ]
+    for header, items in parts:
+        if items:
+            blocks.append(_section(_bullets(header, items)))
+    blocks.append(
+        _context(
+            f"{_v(event.status)} · flow {_v(event.flow_id)} · {_job_ref(event)} · {_when(event.last_updated)}"
+        )
+    )
+    return _message(text, blocks)
+
+
+def schedule_enabled(
+    event: JobEvent,
+    flow_id: str,
+    expression: str,
+    previous: Schedule | None,
+    known: bool,
+    why_unknown: str = "",
+) -> SlackMessage:
+    """Return the confirmation that the tenant's schedule of ``flow_id`` is ENABLED.
+
+    ``previous`` is the schedule read before (None: the tenant had none); ``known`` False
+    means it could not be read (``why_unknown``) and the default expression was written.
+    """
+    if not known:
+        before = f"Its schedule could not be read ({_v(why_unknown)}), so the default expression was written."
+    elif previous is None:
+        before = "The tenant had no schedule for this flow; it was created with the default expression."
+    elif not previous.schedule_expression:
+        before = "The schedule had no expression; the default expression was written."
+    elif (previous.state or "").upper() == "ENABLED":
+        before = "It was already ENABLED."
+    elif previous.state:
+        before = f"It was {_v(previous.state)}."
+    else:
+        before = "Its previous state was not reported."
+    head = f"for tenant {_v(event.tenant)} on flow {_v(flow_id)}"
+    text = f":large_green_circle: Schedule enabled {head}: {_v(expression)}. {before}"
+    blocks = [
+        _section(
+            f":large_green_circle: *Schedule enabled* for tenant *{_v(event.tenant)}* "
+            f"on flow *{_v(flow_id)}*: `{_v(expression)}`\n{before}"
+        ),
+        _context(f"After {_full_sync_job(event)} finished at {_when(event.last_updated)}"),
+    ]
+    return _message(text, blocks)
+
+
+def tenant_config_invalid(event: JobEvent, problems: Sequence[str]) -> SlackMessage:
+    """Return the warning that the tenant config fails its schema; ``problems`` name fields only."""
+    tenant = _v(event.tenant)
+    text = f":warning: Invalid tenant config for tenant {tenant}: {_v('; '.join(problems), _LINE_LIMIT)}."
+    blocks = [
+        _section(
+            f":warning: *Invalid tenant config* for tenant *{tenant}*\n"
+            f"Checked after {_full_sync_job(event)} on flow {_v(event.flow_id)}. "
+            "Fix these fields in the tenant's HotGlue config:"
+        ),
+        _section(_bullets("*Problems*", [_problem(p) for p in problems])),
+    ]
+    return _message(text, blocks)
+
+
+def buy_order_report(event: JobEvent, report: BuyOrderReport) -> SlackMessage:
+    """Return the message about failed buy orders of a finished export to Exact."""
+    title = f"Export to Exact Online for tenant {_v(event.tenant)}"
+    text = f":package: {title}: {_buy_order_sentence(report)}"
+    blocks = [
+        _section(f":package: *{title}*\n{_buy_order_sentence(report)}"),
+        _job_fields(event),
+        *_buy_order_blocks(report, with_count=False),
+    ]
+    return _message(text, blocks)
+
+
+def telling_line(message: str | None) -> str | None:
+    """Return the most telling line of HotGlue's ``message``: the last exception line of a traceback.
+
+    That is the last non-empty, non-indented line that is not a traceback header
+    (for chained exceptions, the final one); a one-line message is itself. None when empty.
+    """
+    lines = [line.rstrip() for line in (message or "").splitlines() if line.strip()]
+    if not lines:
+        return None
+    top = [line for line in lines if not line[0].isspace() and not line.startswith(_TRACEBACK_HEADERS)]
+    return (top or lines)[-1].strip()
+
+
+def scrub(text: str) -> str:
+    """Return ``text`` with the values of secret-looking ``key: value`` / ``key=value`` pairs redacted."""
+    return _SECRET_VALUE.sub(r"\1[redacted]", text)
+
+
+def escape(text: str) -> str:
+    """Return ``text`` with Slack's three control characters escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- pieces ------------------------------------------------------------------------------
+
+
+def _buy_order_sentence(report: BuyOrderReport | None) -> str:
+    if report is None:
+        return "Number of failed buy orders unknown: the export left no report."
+    noun = "buy order" if report.orders == 1 else "buy orders"
+    sentence = f"{report.failed} of {report.orders} {noun} failed"
+    if report.extra_errors:
+        errors = "error" if report.extra_errors == 1 else "errors"
+        sentence += f", plus {report.extra_errors} {errors} not tied to a buy order"
+    return sentence + "."
+
+
+def _buy_order_blocks(report: BuyOrderReport | None, with_count: bool = True) -> list[dict[str, Any]]:
+    blocks = []
+    if with_count:
+        blocks.append(_section(f"*Buy orders*\n{_buy_order_sentence(report)}"))
+    if report is not None and report.errors:
+        items = []
+        for group in report.errors:
+            error = f"`{_v(scrub(group.text), _BULLET_LIMIT)}`" if group.text else "(no error text)"
+            item = f"{group.count}× {error}"
+            if group.ids:
+                item += " (ids: " + ", ".join(f"`{_v(i)}`" for i in group.ids[:10])
+                item += f" and {len(group.ids) - 10} more)" if len(group.ids) > 10 else ")"
+            items.append(item)
+        blocks.append(_section(_bullets("*Errors*", items)))
+    if report is not None:
+        blocks.append(_context(f"Report read from the payload's `{_v(report.found_at)}`."))
+    return blocks
+
+
+def _problem(problem: str) -> str:
+    """Return ``path: what`` as ```path`: what``; a problem without a path as is."""
+    path, sep, what = problem.partition(": ")
+    return f"`{_v(path, _BULLET_LIMIT)}`: {_v(what, _BULLET_LIMIT)}" if sep else _v(problem, _BULLET_LIMIT)
+
+
+def _job_fields(event: JobEvent) -> dict[str, Any]:
+    label, connector = _connector(event)
+    fields = [
+        ("Tenant", _v(event.tenant)),
+        ("Flow", _v(event.flow_id)),
+        (label, connector),
+        ("Job id", _v(event.job_id)),
+        ("Job name", _v(event.job_name)),
+        ("Status", _v(event.status)),
+        ("When", _when(event.last_updated)),
+    ]
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": _fit(f"*{name}*\n{value}", FIELD_LIMIT)} for name, value in fields
+        ],
+    }
+
+
+def _connector(event: JobEvent) -> tuple[str, str]:
+    """Return the label and value naming the job's connectors: V1 tap → target, V2 connector_id."""
+    if event.tap or event.target or not event.connector_id:
+        return "Tap → target", f"{_v(event.tap)} → {_v(event.target)}"
+    return "Connector", f"{_v(event.connector_id)} ({_v(event.job_type)})"
+
+
+def _full_sync_job(event: JobEvent) -> str:
+    """Return "the full_sync job ID (`NAME`)", saying why an incremental job counts as a full sync."""
+    phrase = f"the {_v(event.sync_type)} {_job_ref(event)}"
+    if event.sync_type in ("auto_sync", "full_sync"):
+        return phrase
+    return phrase + ", named as a full sync,"
+
+
+def _job_ref(event: JobEvent) -> str:
+    return f"job {_v(event.job_id)} (`{_v(event.job_name)}`)"
+
+
+def _when(value: str | None) -> str:
+    """Return an ISO-8601 timestamp as ``YYYY-MM-DD HH:MM:SS UTC``; unparseable text as is."""
+    if not value:
+        return "unknown"
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # HotGlue's timestamps are UTC (REFERENCE §2)
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError):
+        return _v(value)
+
+
+def _v(value: str | None, limit: int = _VALUE_LIMIT) -> str:
+    """Return a payload value cut to ``limit`` characters and escaped; "unknown" when absent."""
+    if value is None or value == "":
+        return "unknown"
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return escape(value)
+
+
+def _fit(text: str, limit: int) -> str:
+    """Cut already-escaped ``text`` to ``limit`` characters, never inside an ``&…;`` entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def _code(raw: str, limit: int) -> str:
+    """Return ``raw`` as a code block of at most ``limit`` characters."""
+    inner = escape(raw.replace("```", "'''"))
+    return "```" + _fit(inner, limit - 6) + "```"
+
+
+def _bullets(header: str, items: Sequence[str]) -> str:
+    """Return ``header`` and one bullet per item, as many as fit in a section, then "…and N more"."""
+    text = header
+    for i, item in enumerate(items):
+        line = f"\n• {item}"
+        after = len(items) - i - 1
+        reserve = len(f"\n…and {after} more") if after else 0
+        if len(text) + len(line) + reserve > SECTION_LIMIT:
+            return text + f"\n…and {len(items) - i} more"
+        text += line
+    return text
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text, SECTION_LIMIT)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _fit(text, SECTION_LIMIT)}]}
+
+
+def _message(text: str, blocks: list[dict[str, Any]]) -> SlackMessage:
+    return SlackMessage(text=_fit(text, TEXT_LIMIT), blocks=blocks)
+
+
+def blocks_text(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return every text of ``blocks`` (section texts, fields, context elements), for checks."""
+    texts: list[str] = []
+    for block in blocks:
+        if "text" in block:
+            texts.append(block["text"]["text"])
+        texts.extend(f["text"] for f in block.get("fields", ()))
+        texts.extend(e["text"] for e in block.get("elements", ()))
+    return texts
