@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -359,7 +360,7 @@ def decode(digits: str, limit: int) -> None:
     if len(digits) > 200:
         raise click.ClickException("at most 200 digits can be decoded")
     try:
-        words = decode_digits(digits, limit=10_000)
+        words = list(itertools.islice(decode_digits(digits), 10_000))
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     words.sort(key=lambda word: (len(word), word))

@@ -1,23 +1,32 @@
 """Execute one decided action against Slack or HotGlue; decide nothing.
 
-Each action kind maps to exactly one HTTP call (see ``rules/model.py`` for the params).
+Each action kind maps to exactly one HTTP write (see ``rules/model.py`` for the params).
 In dry-run (``HGW_DRY_RUN``, or no API key / bot token) the request is built exactly as it
 would be sent, recorded, and not sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotglue_webhooks.clients.hotglue_api import HotGlueClient, describe_request
+from hotglue_webhooks.clients.hotglue_api import describe_request
 from hotglue_webhooks.clients.slack import SlackClient
-from hotglue_webhooks.rules import HOTGLUE_LINK_TARGET, HOTGLUE_PUT_SCHEDULE, HOTGLUE_START_JOB, SLACK_POST
+from hotglue_webhooks.rules import (
+    CONFIG_PLACEHOLDER,
+    HOTGLUE_LINK_TARGET,
+    HOTGLUE_PUT_SCHEDULE,
+    HOTGLUE_START_JOB,
+    SLACK_POST,
+)
+
+if TYPE_CHECKING:
+    from hotglue_webhooks.runtime import Environment
 
 
-class UnknownAction(ValueError):
-    """The action kind is not one this receiver can execute (a permanent failure)."""
+class ActionImpossible(ValueError):
+    """The action cannot be executed as recorded (a permanent failure, never retried)."""
 
 
 @dataclass(frozen=True)
@@ -29,29 +38,36 @@ class Outcome:
     response: dict[str, Any] | None
 
 
+# Action kind → HotGlueClient method (and its ``<name>_request`` builder).
+_HOTGLUE_CALLS = {
+    HOTGLUE_PUT_SCHEDULE: "put_schedule",
+    HOTGLUE_LINK_TARGET: "link_target",
+    HOTGLUE_START_JOB: "start_job",
+}
+
+
 class Effects:
-    """Run actions with the given clients; ``*_dry_run`` flags say which peers are off."""
+    """Run actions: HotGlue through the event environment's client, Slack through ``slack``."""
 
     def __init__(
-        self, hotglue: HotGlueClient, slack: SlackClient, *, hotglue_dry_run: bool, slack_dry_run: bool
+        self, environment: Callable[[str | None], Environment], slack: SlackClient, *, slack_dry_run: bool
     ) -> None:
-        self.hotglue = hotglue
+        self.environment = environment
         self.slack = slack
-        self.hotglue_dry_run = hotglue_dry_run
         self.slack_dry_run = slack_dry_run
 
     def execute(self, kind: str, params: Mapping[str, Any]) -> Outcome:
         """Execute (or dry-run) one action.
 
         Raises ``hotglue_webhooks.clients.errors.PeerError`` subclasses when the peer
-        fails (``.transient`` says whether to retry) and UnknownAction for a kind this
-        version does not know.
+        fails (``.transient`` says whether to retry) and ActionImpossible for an action
+        that cannot run as recorded (unknown kind, missing tenant config section).
         """
         if kind == SLACK_POST:
             return self._slack_post(params)
         if kind in _HOTGLUE_CALLS:
             return self._hotglue(kind, params)
-        raise UnknownAction(f"unknown action kind {kind!r}")
+        raise ActionImpossible(f"unknown action kind {kind!r}")
 
     def _slack_post(self, params: Mapping[str, Any]) -> Outcome:
         channel, text, blocks = params["channel"], params["text"], params.get("blocks") or []
@@ -63,29 +79,51 @@ class Effects:
         return Outcome(False, request, dict(posted))
 
     def _hotglue(self, kind: str, params: Mapping[str, Any]) -> Outcome:
+        environment = self.environment(params.get("env_id"))
+        client = environment.hotglue
+        body = params["body"]
+        if kind == HOTGLUE_LINK_TARGET and "config_from" in params:
+            body = self._with_tenant_config(environment, params, body)
         method_name = _HOTGLUE_CALLS[kind]
-        args = (params["env_id"], params["flow_id"], params["tenant"], params["body"])
-        build = getattr(self.hotglue, f"{method_name}_request")
-        request = build(*args)
+        args = (params["env_id"], params["flow_id"], params["tenant"], body)
+        request = getattr(client, f"{method_name}_request")(*args)
         described = describe_request(request)
-        if self.hotglue_dry_run:
+        if environment.hotglue_dry_run:
             return Outcome(True, described, None)
-        answer = getattr(self.hotglue, method_name)(*args)
+        answer = client.send(request)
         return Outcome(False, described, _summary(answer))
 
+    @staticmethod
+    def _with_tenant_config(environment: Environment, params: Mapping[str, Any], body: Any) -> Any:
+        """Fill the link body's placeholder with the tenant config section, read just now.
 
-# Action kind → HotGlueClient method (and its ``<name>_request`` builder).
-_HOTGLUE_CALLS = {
-    HOTGLUE_PUT_SCHEDULE: "put_schedule",
-    HOTGLUE_LINK_TARGET: "link_target",
-    HOTGLUE_START_JOB: "start_job",
-}
+        The credentials are never stored with the action. Without an API key the
+        placeholder stays, naming the section, so the dry-run record shows what would go.
+        """
+        section_name = params["config_from"]
+        if environment.reader is None:
+            section: Any = f"<{section_name} from the tenant config>"
+        else:
+            config = environment.reader.get_tenant_config(params["env_id"], params["tenant"])
+            section = (config or {}).get(section_name)
+            if not isinstance(section, Mapping) or not section:
+                raise ActionImpossible(f"the tenant config has no {section_name} object to link with")
+        return _fill(body, section)
+
+
+def _fill(template: Any, value: Any) -> Any:
+    if template == CONFIG_PLACEHOLDER:
+        return value
+    if isinstance(template, Mapping):
+        return {key: _fill(item, value) for key, item in template.items()}
+    if isinstance(template, list):
+        return [_fill(item, value) for item in template]
+    return template
 
 
 def _summary(answer: Any) -> dict[str, Any]:
     """Keep a small, JSON-safe summary of a HotGlue answer for the action record."""
     if isinstance(answer, Mapping):
-        return {key: answer[key] for key in ("job_id", "s3_root", "status", "job_name") if key in answer} or {
-            "ok": True
-        }
+        kept = {key: answer[key] for key in ("job_id", "s3_root", "status", "job_name") if key in answer}
+        return kept or {"ok": True}
     return {"ok": True}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
     """
     redactor = redactor or Redactor()
 
-    def redact(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
         cleaned: dict[str, Any] = redactor.redact(event_dict)
         return cleaned
 

@@ -6,6 +6,7 @@ way only.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -18,9 +19,26 @@ from hotglue_webhooks.clients.slack import SlackClient
 from hotglue_webhooks.effects import Effects
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.rules import RulesConfig
-from hotglue_webhooks.settings import Settings, load_rules, secret_value
+from hotglue_webhooks.settings import Settings, environment_api_keys, load_rules, secret_value
 from hotglue_webhooks.storage.db import make_engine, make_sessionmaker
 from hotglue_webhooks.worker import Worker
+
+
+@dataclass(frozen=True)
+class Environment:
+    """How the receiver acts for events of one HotGlue ``env_id``.
+
+    ``hotglue`` always builds requests (its key may be None); ``reader`` is the same client
+    when a key is set, else None (facts are then unavailable). ``flagged`` is the reason no
+    action may run for this environment, or None.
+    """
+
+    env_id: str | None
+    hotglue: HotGlueClient
+    hotglue_dry_run: bool
+    reader: HotGlueClient | None
+    slack_channel: str
+    flagged: str | None = None
 
 
 @dataclass
@@ -34,9 +52,12 @@ class Runtime:
     settings: Settings
     hotglue_transport: httpx.BaseTransport | None = None
     rules: RulesConfig = field(init=False)
+    _environments: dict[str | None, Environment] = field(init=False, default_factory=dict)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.rules = load_rules(self.settings.rules_file)
+        self.api_keys = environment_api_keys(self.rules, self.settings)
 
     @cached_property
     def engine(self) -> Engine:
@@ -50,13 +71,40 @@ class Runtime:
     def redactor(self) -> Redactor:
         return Redactor()
 
-    def hotglue_client(self) -> HotGlueClient:
-        """Return a HotGlue API client (its key may be None: then it only builds requests)."""
+    def _hotglue_client(self, api_key: str | None) -> HotGlueClient:
         return HotGlueClient(
             self.settings.hotglue_api_url,
-            secret_value(self.settings.hotglue_api_key) or None,
+            api_key,
             timeout=self.settings.http_timeout_seconds,
             transport=self.hotglue_transport,
+        )
+
+    def environment(self, env_id: str | None) -> Environment:
+        """Return how to act for ``env_id`` (cached; clients are thread-safe httpx clients)."""
+        with self._lock:
+            if env_id not in self._environments:
+                self._environments[env_id] = self._make_environment(env_id)
+            return self._environments[env_id]
+
+    def _make_environment(self, env_id: str | None) -> Environment:
+        channel = self.rules.environment_channel(env_id, self.settings.slack_channel)
+        flagged = None
+        if self.api_keys:
+            key = self.api_keys.get(env_id or "")
+            if env_id not in self.api_keys:
+                flagged = f"env_id {env_id!r} is not listed under [environments] in the rules file"
+            elif key is None:
+                flagged = f"env_id {env_id!r} has no HotGlue API key (its api_key_env variable is unset)"
+        else:
+            key = secret_value(self.settings.hotglue_api_key) or None
+        client = self._hotglue_client(key)
+        return Environment(
+            env_id=env_id,
+            hotglue=client,
+            hotglue_dry_run=self.settings.dry_run or key is None,
+            reader=client if key else None,
+            slack_channel=channel,
+            flagged=flagged,
         )
 
     def slack_client(self) -> SlackClient:
@@ -67,17 +115,10 @@ class Runtime:
         )
 
     def effects(self) -> Effects:
-        return Effects(
-            self.hotglue_client(),
-            self.slack_client(),
-            hotglue_dry_run=self.settings.hotglue_dry_run,
-            slack_dry_run=self.settings.slack_dry_run,
-        )
+        return Effects(self.environment, self.slack_client(), slack_dry_run=self.settings.slack_dry_run)
 
     def worker(self) -> Worker:
-        """Return a worker; HotGlue facts are read only when an API key is set."""
-        reader = self.hotglue_client() if secret_value(self.settings.hotglue_api_key) else None
-        return Worker(self.settings, self.sessions, self.rules, self.effects(), reader, self.redactor)
+        return Worker(self.settings, self.sessions, self.rules, self.effects(), self.environment, self.redactor)
 
     def migrate(self) -> None:
         from hotglue_webhooks.storage.migrate import upgrade
@@ -85,5 +126,8 @@ class Runtime:
         upgrade(self.engine)
 
     def close(self) -> None:
+        for environment in self._environments.values():
+            environment.hotglue.close()
+        self._environments.clear()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -5,6 +5,7 @@ Nothing reads the environment at import time: call :func:`load_settings`.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ ENV_PREFIX = "HGW_"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_HOTGLUE_API_URL = "https://api.hotglue.com"  # REFERENCE.md §4
 MIB = 1024 * 1024
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "defaults" / "rules.toml"
 
 
 class SettingsError(Exception):
@@ -133,13 +135,13 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def load_rules(path: Path | None) -> RulesConfig:
-    """Read the TOML rules file at ``path``; None gives the documented defaults.
+    """Read the TOML rules file at ``path``; None reads the packaged ``defaults/rules.toml``.
 
     Raises SettingsError naming the file, the line (for TOML syntax errors) or the key,
     and the reason.
     """
     if path is None:
-        return RulesConfig()
+        path = DEFAULT_RULES_FILE
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -172,3 +174,18 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
         if stripped.strip("[]").strip() == wanted:
             return number
     return None
+
+
+def environment_api_keys(rules: RulesConfig, settings: Settings) -> dict[str, str | None]:
+    """Return each configured ``env_id``'s HotGlue API key (None when its variable is unset).
+
+    ``[environments.<env_id>] api_key_env`` names the variable; without it the environment
+    uses ``HGW_HOTGLUE_API_KEY``. An empty dict means "no per-environment keys configured".
+    """
+    keys: dict[str, str | None] = {}
+    for env_id, environment in rules.environments.items():
+        if environment.api_key_env:
+            keys[env_id] = os.environ.get(environment.api_key_env) or None
+        else:
+            keys[env_id] = secret_value(settings.hotglue_api_key) or None
+    return keys

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select
@@ -26,9 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.clients.errors import PeerError
-from hotglue_webhooks.effects import Effects, UnknownAction
+from hotglue_webhooks.effects import ActionImpossible, Effects
 from hotglue_webhooks.facts import facts_for_record, gather_facts
-from hotglue_webhooks.clients.hotglue_api import HotGlueClient
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
 from hotglue_webhooks.rules import Decision, JobEvent, RulesConfig, decide, needed_facts
@@ -50,6 +49,9 @@ from hotglue_webhooks.storage.models import (
     Event,
 )
 from hotglue_webhooks.storage.queue import claim_next, release, renew_lease
+
+if TYPE_CHECKING:
+    from hotglue_webhooks.runtime import Environment
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 
@@ -82,7 +84,7 @@ class Worker:
         sessions: sessionmaker[Session],
         rules: RulesConfig,
         effects: Effects,
-        hotglue_reader: HotGlueClient | None,
+        environment: Callable[[str | None], Environment],
         redactor: Redactor,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -90,7 +92,7 @@ class Worker:
         self.sessions = sessions
         self.rules = rules
         self.effects = effects
-        self.hotglue_reader = hotglue_reader
+        self.environment = environment
         self.redactor = redactor
         self.clock = clock
         self.retry = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
@@ -172,9 +174,14 @@ class Worker:
                 release(session, event_id, owner, state=EVENT_RETRYING, next_attempt_at=next_at)
 
     def _decide_and_record(self, event_id: int, job: JobEvent) -> Decision:
+        environment = self.environment(job.env_id)
+        if environment.flagged:
+            decision = Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
+            self._record_decision(event_id, decision, {})
+            return decision
         needs = needed_facts(job, self.rules)
-        facts = gather_facts(needs, job, self.hotglue_reader)
-        decision = decide(job, facts, self.rules, self.clock(), self.settings.slack_channel)
+        facts = gather_facts(needs, job, environment.reader)
+        decision = decide(job, facts, self.rules, self.clock(), environment.slack_channel)
         for attempt in range(3):
             try:
                 self._record_decision(event_id, decision, facts_for_record(facts, self.redactor))
@@ -307,7 +314,7 @@ class Worker:
             outcome = self.effects.execute(action.kind, action.params)
         except PeerError as error:
             return self._failed(action.id, attempts, str(error), error.transient, error.retry_after, log_action)
-        except UnknownAction as error:
+        except ActionImpossible as error:
             return self._failed(action.id, attempts, str(error), False, None, log_action)
         except Exception as error:  # a bug of ours: retry, and park it dead in the end
             log_action.exception("action_crashed")

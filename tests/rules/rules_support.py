@@ -14,7 +14,7 @@ from typing import Any
 from hotglue_webhooks.rules import JobEvent, RulesConfig
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
-EXAMPLE_RULES = Path(__file__).resolve().parents[2] / "src/hotglue_webhooks/defaults/rules.example.toml"
+EXAMPLE_RULES = Path(__file__).resolve().parents[2] / "src/hotglue_webhooks/defaults/rules.toml"
 
 
 def load_payload(name: str) -> dict[str, Any]:

@@ -39,7 +39,8 @@ TENANT_CONFIG = {
     },
     "hotglue_metadata": {"metadata": {"webshop_handle": "shop"}},
 }
-LINK_BODY = {"target": {"target": "optiply", "config": TENANT_CONFIG["apiCredentials"]}}
+# The credentials are not in the action: the executor fills "{config}" in at POST time.
+LINK_BODY = {"target": {"target": "optiply", "config": "{config}"}}
 NOT_READ = Facts(unavailable={"*": "dry-run: no HotGlue API key"})
 
 FULL = "4821/flows/Xk2pQ9aLm/jobs/2026/11/6/28/07/Q7mZr|JOB_COMPLETED"
@@ -54,7 +55,10 @@ TOKEN_LINE = "401 Client Error: Unauthorized for url: https://start.exactonline.
 def hotglue(
     kind: str, key: str, flow: str, tenant: str, body: dict[str, Any], deps: tuple[str, ...] = ()
 ) -> tuple[Any, ...]:
-    return (kind, key, deps, {"env_id": ENV, "flow_id": flow, "tenant": tenant, "body": body})
+    params = {"env_id": ENV, "flow_id": flow, "tenant": tenant, "body": body}
+    if kind == HOTGLUE_LINK_TARGET:
+        params["config_from"] = "apiCredentials"
+    return (kind, key, deps, params)
 
 
 def slack(key: str, text: str, deps: tuple[str, ...] = ()) -> tuple[Any, ...]:
@@ -583,14 +587,22 @@ def test_link_body_template_and_channels_are_configurable() -> None:
     assert decision.actions[1].params["channel"] == "#onboarding"
     assert decision.actions[2].params["body"] == {
         "name": "optiply",
-        "settings": {"token": "t"},
+        "settings": "{config}",
         "tap": "shopify",
         "flow": SOURCE,
         "fixed": [1, "x"],
     }
+    assert decision.actions[2].params["config_from"] == "importCredentials"
     assert decision.actions[3].params["body"]["job_name"] == "auto-4821-shopify-2026-11-28"
-    failure = decide(make_event("sync_failed__shopify_500"), Facts(), config, NOW, CHANNEL)
+    # The caller resolves the environment's channel: [environments.X] slack_channel,
+    # then [slack] channel, then HGW_SLACK_CHANNEL.
+    channel = config.environment_channel(ENV, CHANNEL)
+    failure = decide(make_event("sync_failed__shopify_500"), Facts(), config, NOW, channel)
     assert failure.actions[0].params["channel"] == "#ops"
+    per_env = RulesConfig.model_validate({"slack": {"channel": "#ops"}, "environments": {ENV: {"slack_channel": "#prod"}}})
+    assert per_env.environment_channel(ENV, CHANNEL) == "#prod"
+    assert per_env.environment_channel("dev.example.com", CHANNEL) == "#ops"
+    assert RulesConfig().environment_channel(ENV, CHANNEL) == CHANNEL
 
 
 def test_missing_link_config_skips_the_link_and_the_job() -> None:

@@ -4,6 +4,7 @@ from hotglue_webhooks.rules.config import RULE_NAMES, RulesConfig
 from hotglue_webhooks.rules.decide import NO_RULE_MATCHED, decide, needed_facts
 from hotglue_webhooks.rules.model import (
     ACTION_KINDS,
+    CONFIG_PLACEHOLDER,
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
@@ -18,6 +19,7 @@ from hotglue_webhooks.rules.model import (
 
 __all__ = [
     "ACTION_KINDS",
+    "CONFIG_PLACEHOLDER",
     "HOTGLUE_LINK_TARGET",
     "HOTGLUE_PUT_SCHEDULE",
     "HOTGLUE_START_JOB",

@@ -2,7 +2,7 @@
 
 Pure data (pydantic models); loading the file is ``hotglue_webhooks.settings``' job.
 Every section forbids unknown keys, so a typo fails start-up instead of silently
-leaving a default in force. ``hotglue_webhooks/defaults/rules.example.toml`` shows
+leaving a default in force. ``hotglue_webhooks/defaults/rules.toml`` (the default configuration) shows
 every option with its default.
 """
 
@@ -249,6 +249,16 @@ def _literal_prefix(fmt: str) -> str:
     return ""
 
 
+class EnvironmentRules(_Section):
+    """Settings for one HotGlue environment (``env_id``) posting to this receiver."""
+
+    api_key_env: str | None = None
+    """Name of the environment variable that holds this environment's HotGlue API key.
+    Keys never live in this file. Unset: ``HGW_HOTGLUE_API_KEY``."""
+    slack_channel: str | None = None
+    """Channel for this environment's messages; unset: ``[slack] channel``."""
+
+
 class RulesConfig(_Section):
     """The whole rules file. An empty file gives the documented defaults."""
 
@@ -261,6 +271,9 @@ class RulesConfig(_Section):
     buy_orders: BuyOrderRules = BuyOrderRules()
     tenant_config: TenantConfigRules = TenantConfigRules()
     jobs: JobRules = JobRules()
+    environments: dict[str, EnvironmentRules] = Field(default_factory=dict)
+    """``env_id`` → its API key variable and channel. When any is listed, an event from an
+    ``env_id`` that is not listed (or whose key is unset) is stored, flagged and not acted on."""
 
     @model_validator(mode="after")
     def _distinct_links(self) -> RulesConfig:
@@ -273,5 +286,15 @@ class RulesConfig(_Section):
         return self
 
     def channel_for(self, rule: str, default_channel: str) -> str:
-        """Return the channel for ``rule``'s messages: per rule, ``[slack] channel``, else the default."""
-        return self.slack.channels_by_rule.get(rule) or self.slack.channel or default_channel
+        """Return the channel for ``rule``'s messages: per rule, else ``default_channel``.
+
+        ``default_channel`` is the event environment's channel, which the worker resolves
+        as ``[environments.<env_id>] slack_channel``, else ``[slack] channel``, else
+        ``HGW_SLACK_CHANNEL`` (see :meth:`environment_channel`).
+        """
+        return self.slack.channels_by_rule.get(rule) or default_channel
+
+    def environment_channel(self, env_id: str | None, fallback: str) -> str:
+        """Return the channel for events of ``env_id``; ``fallback`` is ``HGW_SLACK_CHANNEL``."""
+        environment = self.environments.get(env_id or "")
+        return (environment.slack_channel if environment else None) or self.slack.channel or fallback

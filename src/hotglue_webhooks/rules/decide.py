@@ -7,7 +7,6 @@ it, in order; ``RULES`` gives each rule its test, the facts it needs and its pla
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from hotglue_webhooks.rules.config import (
 from hotglue_webhooks.rules.exact import find_token_401
 from hotglue_webhooks.rules.markers import find_marker
 from hotglue_webhooks.rules.model import (
+    CONFIG_PLACEHOLDER,
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
@@ -136,10 +136,16 @@ class _Plan:
         return self.add(SLACK_POST, self.key(what), message.params(channel), depends_on)
 
     def hotglue(
-        self, kind: str, key: str, flow_id: str, body: Mapping[str, Any], depends_on: Iterable[str] = ()
+        self,
+        kind: str,
+        key: str,
+        flow_id: str,
+        body: Mapping[str, Any],
+        depends_on: Iterable[str] = (),
+        **extra: Any,
     ) -> str:
         params = {"env_id": self.event.env_id, "flow_id": flow_id, "tenant": self.event.tenant, "body": body}
-        return self.add(kind, key, params, depends_on)
+        return self.add(kind, key, {**params, **extra}, depends_on)
 
     def why(self, fact: str, flow_id: str | None = None) -> str:
         """Return why ``fact`` (of ``flow_id``) is missing, from ``facts.unavailable``."""
@@ -394,7 +400,11 @@ def _plan_link(p: _Plan, link: TargetLink, target_flow: str, valid: bool | None,
         if body is None:
             return
         link_key = p.hotglue(
-            HOTGLUE_LINK_TARGET, p.key(f"link:{target_flow}:{link.target}"), target_flow, body
+            HOTGLUE_LINK_TARGET,
+            p.key(f"link:{target_flow}:{link.target}"),
+            target_flow,
+            body,
+            config_from=link.config_from,
         )
         p.note(f"linking {link.target} in flow {target_flow} with the tenant config's {link.config_from}")
         if target_flow == p.event.flow_id:
@@ -417,7 +427,9 @@ def _link_body(p: _Plan, link: TargetLink, target_flow: str) -> dict[str, Any] |
         return None
     values = {
         "{target}": link.target,
-        "{config}": copy.deepcopy(dict(section)),
+        # The credentials stay out of the action (it is stored): the executor reads the
+        # tenant config again right before the POST and puts link.config_from here.
+        "{config}": CONFIG_PLACEHOLDER,
         "{tap}": p.event.tap,
         "{flow_id}": target_flow,
     }

@@ -20,7 +20,11 @@ SLACK_POST = "slack.post_message"
 HOTGLUE_PUT_SCHEDULE = "hotglue.put_schedule"
 """params: ``{"env_id", "flow_id", "tenant", "body": {"schedule_expression": str, "state": str}}``"""
 HOTGLUE_LINK_TARGET = "hotglue.link_target"
-"""params: ``{"env_id", "flow_id", "tenant", "body": dict}`` (POST .../linkedTargets)"""
+"""params: ``{"env_id", "flow_id", "tenant", "body": dict, "config_from": str}`` (POST
+.../linkedTargets). ``body`` holds :data:`CONFIG_PLACEHOLDER` where the tenant config's
+``config_from`` object goes: the executor fills it in from a fresh read, so credentials are
+never stored with the action."""
+CONFIG_PLACEHOLDER = "{config}"
 HOTGLUE_START_JOB = "hotglue.start_job"
 """params: ``{"env_id", "flow_id", "tenant", "body": {"tap": str, "job_name": str, ...}}``"""
 
