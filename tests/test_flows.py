@@ -1,0 +1,230 @@
+"""Every shared payload, end to end: signed POST → worker → the exact requests HotGlue and
+Slack receive (fake peers over real HTTP), on SQLite and PostgreSQL.
+
+What must happen for each payload: ../shared/hotglue/payloads/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from conftest import PAYLOAD_FILES, Receiver, payload
+from hotglue_webhooks.fakes import FakeHotGlue, FakeSlack
+from hotglue_webhooks.storage.models import ActionRecord, Event
+
+ENV = "production.hotglue.example.com"
+API_KEY = "hg-test-key"
+TOKEN = "xoxb-test-token"
+# The worker's clock: a fixed moment just ahead of the deliveries, so everything is due.
+NOW = datetime.now(UTC) + timedelta(minutes=1)
+TODAY = NOW.date().isoformat()
+CREDENTIALS = {
+    "username": "api@shop.example",
+    "password": "pw-4821-secret",
+    "client_id": "cid-4821",
+    "client_secret": "cs-4821-secret",
+    "account_id": 98,
+}
+
+
+class World:
+    """The receiver wired to fake HotGlue and Slack, with tenants seeded as in production."""
+
+    def __init__(self, database_url: str, hotglue: FakeHotGlue, slack: FakeSlack) -> None:
+        self.hotglue, self.slack = hotglue, slack
+        # 4821: shopify on the source flow, schedule paused, valid config, never synced.
+        hotglue.set_schedule(ENV, "Xk2pQ9aLm", "4821", "cron(0 */4 * * ? *)", "DISABLED")
+        hotglue.set_tenant_config(ENV, "4821", {"apiCredentials": CREDENTIALS})
+        # 5077: woocommerce just linked, no schedule yet, a config with an empty password.
+        hotglue.set_tenant_config(ENV, "5077", {"apiCredentials": {**CREDENTIALS, "password": ""}})
+        # 3310: Exact read flow and buy-order export flow, both scheduled.
+        hotglue.link_flow(ENV, "3310", "Rb7TnE4wz")
+        hotglue.link_flow(ENV, "3310", "Vd3HsW8qc")
+        hotglue.set_schedule(ENV, "Rb7TnE4wz", "3310", "cron(30 * * * ? *)", "ENABLED")
+        hotglue.set_schedule(ENV, "Vd3HsW8qc", "3310", "cron(0 8 * * ? *)", "ENABLED")
+        self.receiver = Receiver(
+            database_url,
+            hotglue_api_key=API_KEY,
+            hotglue_api_url=hotglue.url,
+            slack_bot_token=TOKEN,
+            slack_api_url=slack.url,
+        )
+        self.worker = self.receiver.worker()
+        self.worker.clock = lambda: NOW
+
+    def deliver(self, *names: str) -> None:
+        for name in names:
+            assert self.receiver.post(name).status_code in (200, 202)
+        self.worker.drain()
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        """HotGlue requests that change something: (method, raw path, JSON body)."""
+        return [(r.method, r.raw_path, r.json) for r in self.hotglue.requests if r.method != "GET"]
+
+    def texts(self) -> list[str]:
+        return [m.text for m in self.slack.messages]
+
+
+@pytest.fixture
+def world(database_url: str) -> Iterator[World]:
+    with FakeHotGlue(api_key=API_KEY) as hotglue, FakeSlack(token=TOKEN) as slack:
+        made = World(database_url, hotglue, slack)
+        yield made
+        made.receiver.close()
+
+
+SCHEDULE_4821 = f"/{ENV}/Xk2pQ9aLm/4821/jobs/schedule"
+ENABLED_4821 = {"schedule_expression": "cron(0 */4 * * ? *)", "state": "ENABLED"}
+
+
+def test_job_created_and_incremental_complete_do_nothing(world: World) -> None:
+    world.deliver("job_created__scheduled", "job_completed__incremental", "job_completed__incremental_encoded_ignore")
+    assert world.hotglue.requests == []
+    assert world.slack.messages == []
+
+
+def test_full_sync_enables_schedule_links_target_and_starts_one_job(world: World) -> None:
+    world.deliver("job_completed__full_sync")
+    link_body = {"target": {"target": "optiply", "config": CREDENTIALS}}
+    assert world.writes() == [
+        ("PUT", SCHEDULE_4821, ENABLED_4821),
+        ("POST", f"/{ENV}/Xk2pQ9aLm/4821/linkedTargets", link_body),
+        ("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{TODAY}"}),
+    ]
+    assert all(r.headers["x-api-key"] == API_KEY for r in world.hotglue.requests)
+    assert world.texts() == [
+        ":large_green_circle: Schedule enabled for tenant 4821 on flow Xk2pQ9aLm: cron(0 */4 * * ? *). It was DISABLED."
+    ]
+    # The credentials went to HotGlue, and nowhere into our database.
+    with world.receiver.runtime.sessions() as session:
+        stored = json.dumps([(a.params, a.request, a.response) for a in session.scalars(select(ActionRecord))])
+        facts = json.dumps([e.facts for e in session.scalars(select(Event))])
+    for secret in ("pw-4821-secret", "cs-4821-secret"):
+        assert secret not in stored and secret not in facts
+
+
+def test_auto_sync_with_an_invalid_config_says_which_field_and_starts_no_job(world: World) -> None:
+    world.deliver("job_completed__auto_sync")
+    assert world.writes() == [
+        (
+            "PUT",
+            f"/{ENV}/Xk2pQ9aLm/5077/jobs/schedule",
+            {"schedule_expression": "cron(0 */6 * * ? *)", "state": "ENABLED"},
+        ),
+        (
+            "POST",
+            f"/{ENV}/Xk2pQ9aLm/5077/linkedTargets",
+            {"target": {"target": "optiply", "config": {**CREDENTIALS, "password": ""}}},
+        ),
+    ]
+    assert world.texts() == [
+        ":large_green_circle: Schedule enabled for tenant 5077 on flow Xk2pQ9aLm: cron(0 */6 * * ? *). "
+        "The tenant had no schedule for this flow; it was created with the default expression.",
+        ":warning: Invalid tenant config for tenant 5077: apiCredentials.password: empty.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["job_completed__incremental_named_full_sync", "job_completed__incremental_encoded_full_sync"]
+)
+def test_incremental_named_as_full_sync_enables_schedule_and_links_only(world: World, name: str) -> None:
+    world.deliver(name)
+    assert world.writes() == [
+        ("PUT", SCHEDULE_4821, ENABLED_4821),
+        ("POST", f"/{ENV}/Xk2pQ9aLm/4821/linkedTargets", {"target": {"target": "optiply", "config": CREDENTIALS}}),
+    ]
+    assert world.texts() == [
+        ":large_green_circle: Schedule enabled for tenant 4821 on flow Xk2pQ9aLm: cron(0 */4 * * ? *). It was DISABLED."
+    ]
+
+
+def test_failures_become_slack_alerts(world: World) -> None:
+    world.deliver("sync_failed__shopify_500", "etl_failed__transform")
+    assert world.hotglue.requests == []
+    assert world.texts() == [
+        ":red_circle: SYNC_FAILED for tenant 4821 on flow Xk2pQ9aLm (shopify → optiply), job Zc4Tu: "
+        "singer_sdk.exceptions.RetriableAPIError: 500 Server Error: Internal Server Error for path: "
+        "/admin/api/2024-01/orders.json",
+        ":red_circle: ETL_FAILED for tenant 4821 on flow Xk2pQ9aLm (shopify → optiply), job Et7Lq: "
+        "ETL script failed: KeyError: 'sku'",
+    ]
+    assert {m.channel for m in world.slack.messages} == {"#hotglue-webhooks"}
+
+
+def test_dead_exact_token_turns_every_schedule_of_the_tenant_off(world: World) -> None:
+    world.deliver("sync_failed__exact_token_401")
+    assert world.writes() == [
+        ("PUT", f"/{ENV}/Rb7TnE4wz/3310/jobs/schedule", {"schedule_expression": "cron(30 * * * ? *)", "state": "DISABLED"}),
+        ("PUT", f"/{ENV}/Vd3HsW8qc/3310/jobs/schedule", {"schedule_expression": "cron(0 8 * * ? *)", "state": "DISABLED"}),
+    ]
+    alert, turned_off = world.texts()
+    assert alert.startswith(":red_circle: SYNC_FAILED for tenant 3310 on flow Rb7TnE4wz (exact → optiply), job mE2kV: ")
+    assert turned_off == (
+        ":lock: Schedules turned off for tenant 3310: Exact Online refused its refresh token. "
+        "The customer must reconnect Exact Online. Turned off: Rb7TnE4wz, Vd3HsW8qc."
+    )
+    assert world.hotglue.schedule(ENV, "Rb7TnE4wz", "3310")["state"] == "DISABLED"
+
+
+def test_buy_order_export_report_counts_distinct_failed_orders(world: World) -> None:
+    world.deliver("job_completed__exact_buy_orders_failed")
+    assert world.hotglue.requests == []
+    [message] = world.slack.messages
+    assert message.text == (
+        ":package: Export to Exact Online for tenant 3310: 3 of 4 buy orders failed, "
+        "plus 1 error not tied to a buy order."
+    )
+    blocks = json.dumps(message.blocks, ensure_ascii=False)
+    assert "• 2× `Item 1045-B is blocked for purchase`" in blocks
+
+
+def test_crashed_buy_order_export_says_the_count_is_unknown(world: World) -> None:
+    world.deliver("export_failed__exact_crash")
+    assert world.hotglue.requests == []
+    assert world.texts() == [
+        ":red_circle: EXPORT_FAILED for tenant 3310 on flow Vd3HsW8qc (optiply → exact), job Cr4sH: "
+        "AttributeError: 'NoneType' object has no attribute 'strftime'\n"
+        "Number of failed buy orders unknown: the export left no report."
+    ]
+
+
+def test_all_payloads_twice_and_replayed_produce_each_effect_once(world: World) -> None:
+    names = [p.stem for p in PAYLOAD_FILES]
+    world.deliver(*names)
+    writes, texts = world.writes(), world.texts()
+    assert len(texts) == 11
+    world.deliver(*names)  # duplicate deliveries
+    from hotglue_webhooks.worker import reopen_event
+
+    with world.receiver.runtime.sessions() as session:
+        ids = list(session.scalars(select(Event.id)))
+    for event_id in ids:
+        reopen_event(world.receiver.runtime.sessions, event_id, NOW)
+    world.worker.drain()
+    assert world.writes() == writes
+    assert world.texts() == texts
+
+
+def test_a_job_started_by_the_receiver_never_starts_another(world: World) -> None:
+    event = payload("job_completed__full_sync")
+    event["job_name"] = "wh-Xk2pQ9aLm-shopify-2026-11-27"
+    world.hotglue.add_linked_target(ENV, "Xk2pQ9aLm", "4821", "optiply")
+    world.receiver.post(event)
+    world.worker.drain()
+    assert [w[0] for w in world.writes()] == ["PUT"]  # the schedule, no job
+
+
+def test_one_receiver_job_per_tenant_flow_tap_and_day(world: World) -> None:
+    first = payload("job_completed__full_sync")
+    second = dict(first, s3_root=first["s3_root"] + "-again", job_id="Q7mZs")
+    world.receiver.post(first)
+    world.receiver.post(second)
+    world.worker.drain()
+    jobs = [w for w in world.writes() if w[1].endswith("/jobs")]
+    assert jobs == [("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{TODAY}"})]
