@@ -112,3 +112,69 @@ def test_db_upgrade_is_idempotent(cli_env: str) -> None:
     code, out = run("db", "upgrade")
     assert code == 0 and out.startswith("database at the newest schema: ")
     assert run("db", "upgrade")[0] == 0
+
+
+def test_check_config_prints_what_it_understood(cli_env: str) -> None:
+    code, out = run("check-config")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("rules file:") and lines[0].endswith("defaults/rules.toml")
+    assert "full-sync marks: 'full sync', 62112121925143 (fullsync)" in lines
+    assert "ignore marks:    971415185 (ignore)" in lines
+    assert (
+        "target link:     flow Xk2pQ9aLm tap * -> link optiply in flow Xk2pQ9aLm with the tenant config's "
+        "apiCredentials, schedule cron(0 */6 * * ? *)"
+    ) in lines
+
+
+def test_check_config_names_the_file_line_and_reason(
+    cli_env: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[schedules]\ndefault_expresion = "cron(0 * * * ? *)"\n')
+    monkeypatch.setenv("HGW_RULES_FILE", str(rules))
+    code, out = run("check-config")
+    assert code == 1
+    assert out == f"Error: {rules}: line 2, schedules.default_expresion: Extra inputs are not permitted\n"
+
+
+def test_environments_with_a_missing_key_are_reported(cli_env: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[environments."prod.example.com"]\napi_key_env = "HGW_KEY_PROD"\nslack_channel = "#prod"\n'
+        '[environments."dev.example.com"]\napi_key_env = "HGW_KEY_DEV"\n'
+    )
+    monkeypatch.setenv("HGW_RULES_FILE", str(rules))
+    monkeypatch.setenv("HGW_KEY_PROD", "prod-secret-key")
+    code, out = run("check-config")
+    assert code == 0
+    assert "  prod.example.com: API key set (HGW_KEY_PROD), channel #prod" in out.splitlines()
+    assert "  dev.example.com: API key MISSING (HGW_KEY_DEV), channel #hotglue-webhooks" in out.splitlines()
+    assert "prod-secret-key" not in out
+
+
+def test_explain_reads_facts_and_prints_the_plan_without_acting(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotglue_webhooks.fakes import FakeHotGlue
+
+    env = "production.hotglue.example.com"
+    with FakeHotGlue(api_key="k") as hotglue:
+        hotglue.set_schedule(env, "Xk2pQ9aLm", "4821", "cron(0 1 * * ? *)", "DISABLED")
+        hotglue.set_tenant_config(
+            env, "4821",
+            {"apiCredentials": {"username": "u", "password": "pw-secret", "client_id": "c", "client_secret": "s", "account_id": 1}},
+        )
+        monkeypatch.setenv("HGW_HOTGLUE_API_URL", hotglue.url)
+        monkeypatch.setenv("HGW_HOTGLUE_API_KEY", "k")
+        code, out = run("explain", str(FIXTURES / "job_completed__full_sync.json"))
+        methods = {r.method for r in hotglue.requests}
+        url = hotglue.url
+    assert code == 0
+    assert methods == {"GET"}  # facts read, nothing written
+    assert "full_sync: tenant config valid" in out
+    assert f"  PUT {url}/{env}/Xk2pQ9aLm/4821/jobs/schedule" in out
+    assert f"  POST {url}/{env}/Xk2pQ9aLm/4821/linkedTargets" in out
+    assert '"config": "<apiCredentials from the tenant config>"' in out
+    assert f"  POST {url}/{env}/Xk2pQ9aLm/4821/jobs" in out
+    assert "pw-secret" not in out
+    code, out = run("explain", str(FIXTURES / "job_completed__incremental.json"))
+    assert "actions: none" in out and "no rule matched" in out

@@ -228,3 +228,44 @@ def test_one_receiver_job_per_tenant_flow_tap_and_day(world: World) -> None:
     world.worker.drain()
     jobs = [w for w in world.writes() if w[1].endswith("/jobs")]
     assert jobs == [("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{TODAY}"})]
+
+
+def test_a_failed_fact_read_retries_the_event_later(world: World) -> None:
+    world.hotglue.fail_next(3, 503, match="GET /tenant/*")  # more than the client retries inline
+    world.receiver.post("job_completed__full_sync")
+    world.worker.drain()
+    with world.receiver.runtime.sessions() as session:
+        [event] = session.scalars(select(Event))
+    assert event.state == "retrying" and event.decided_at is None
+    assert "503" in event.last_error
+    assert world.writes() == []
+    world.worker.clock = lambda: NOW + timedelta(hours=1)
+    world.worker.drain()
+    assert [w[0] for w in world.writes()] == ["PUT", "POST", "POST"]
+
+
+def test_events_of_an_unconfigured_environment_are_flagged_not_acted_on(
+    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[environments."dev.hotglue.example.com"]\napi_key_env = "HGW_TEST_DEV_KEY"\n')
+    monkeypatch.setenv("HGW_TEST_DEV_KEY", "dev-key")
+    with FakeHotGlue(api_key="dev-key") as hotglue, FakeSlack(token=TOKEN) as slack:
+        receiver = Receiver(
+            database_url, rules_file=str(rules), hotglue_api_url=hotglue.url, slack_bot_token=TOKEN, slack_api_url=slack.url
+        )
+        try:
+            receiver.post("sync_failed__shopify_500")  # env_id production..., not configured
+            dev = dict(payload("etl_failed__transform"), env_id="dev.hotglue.example.com")
+            receiver.post(dev)
+            receiver.worker().drain()
+            with receiver.runtime.sessions() as session:
+                production, development = session.scalars(select(Event).order_by(Event.id))
+        finally:
+            receiver.close()
+        assert production.decision == [
+            "flagged, no action runs: env_id 'production.hotglue.example.com' is not listed under "
+            "[environments] in the rules file"
+        ]
+        assert [m.text.split(":")[1] for m in slack.messages] == ["red_circle"]
+        assert "ETL_FAILED" in slack.messages[0].text

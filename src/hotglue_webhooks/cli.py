@@ -331,6 +331,124 @@ def db_upgrade() -> None:
     click.echo(f"database at the newest schema: {_safe_url(runtime.settings.database_url)}")
 
 
+# -- configuration and plans -----------------------------------------------------------
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate the settings and the rules file, and print what was understood."""
+    from hotglue_webhooks.rules.markers import encode as encode_word
+    from hotglue_webhooks.settings import DEFAULT_RULES_FILE
+
+    runtime = _runtime()
+    settings, rules = runtime.settings, runtime.rules
+    out = click.echo
+    out(f"rules file:      {settings.rules_file or DEFAULT_RULES_FILE}")
+    out(f"database:        {_safe_url(settings.database_url)}")
+    out(f"signature:       {'required' if settings.webhook_secret else 'not checked (HGW_WEBHOOK_SECRET unset)'}")
+    out(f"HotGlue:         {settings.hotglue_api_url} ({'dry-run' if settings.hotglue_dry_run else 'live'})")
+    out(f"Slack:           {settings.slack_api_url} ({'dry-run' if settings.slack_dry_run else 'live'})")
+    out(f"channel:         {rules.slack.channel or settings.slack_channel}")
+    for rule, channel in sorted(rules.slack.channels_by_rule.items()):
+        out(f"  {rule} -> {channel}")
+    if rules.environments:
+        out("environments (events from any other env_id are flagged, not acted on):")
+        for env_id, environment in sorted(rules.environments.items()):
+            key = "set" if runtime.api_keys.get(env_id) else "MISSING"
+            out(
+                f"  {env_id}: API key {key} ({environment.api_key_env or 'HGW_HOTGLUE_API_KEY'}), "
+                f"channel {rules.environment_channel(env_id, settings.slack_channel)}"
+            )
+    else:
+        out("environments:    any env_id, with HGW_HOTGLUE_API_KEY")
+    markers = rules.markers
+    out(
+        "full-sync marks: "
+        + ", ".join([repr(m) for m in markers.full_sync] + [f"{encode_word(w)} ({w})" for w in markers.full_sync_encoded])
+    )
+    out(
+        "ignore marks:    "
+        + (", ".join([repr(m) for m in markers.ignore] + [f"{encode_word(w)} ({w})" for w in markers.ignore_encoded]) or "none")
+    )
+    out(f"Exact token URL: https://{{{','.join(rules.exact.token_hosts)}}}{rules.exact.token_path}")
+    out(
+        f"buy orders:      targets {', '.join(rules.buy_orders.targets)}; "
+        f"V2 connectors {', '.join(rules.buy_orders.connector_ids)}; streams {', '.join(rules.buy_orders.streams)}"
+    )
+    out(f"default schedule {rules.schedules.default_expression}")
+    out(f"job name:        {rules.jobs.name_format} (loop guard: names starting {rules.jobs.loop_guard_prefix!r})")
+    out(f"tenant config:   default schema requires {', '.join(_required(rules.tenant_config.default_schema))}")
+    for flow_id in sorted(rules.tenant_config.schemas):
+        out(f"  flow {flow_id}: own schema, requires {', '.join(_required(rules.tenant_config.schemas[flow_id])) or 'nothing'}")
+    if not rules.target_links:
+        out("target links:    none")
+    for link in rules.target_links:
+        out(
+            f"target link:     flow {link.source_flow} tap {link.tap} -> link {link.target} in flow "
+            f"{link.target_flow or link.source_flow} with the tenant config's {link.config_from}, schedule "
+            f"{link.schedule_expression or rules.schedules.default_expression}"
+        )
+
+
+def _required(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    """List the required paths of a JSON Schema object, e.g. ``apiCredentials.password``."""
+    paths = []
+    properties = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        child = properties.get(name)
+        nested = _required(child, f"{prefix}{name}.") if isinstance(child, dict) else []
+        paths += nested or [f"{prefix}{name}"]
+    return paths
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def explain(file: Path) -> None:
+    """Print the actions a payload FILE would produce now, and the facts read; send nothing.
+
+    Facts are read from HotGlue when an API key is set (reads change nothing); no action
+    is executed and nothing is stored.
+    """
+    import hashlib
+
+    from hotglue_webhooks.clients.errors import PeerError
+    from hotglue_webhooks.facts import facts_for_record
+    from hotglue_webhooks.ingest import BadPayload, dedupe_key, parse_payload
+    from hotglue_webhooks.rules import JobEvent
+
+    runtime = _runtime()
+    body = file.read_bytes()
+    try:
+        payload = parse_payload(body)
+    except BadPayload as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    job = JobEvent.from_payload(
+        runtime.redactor.redact(payload), event_key=dedupe_key(payload, hashlib.sha256(body).hexdigest())
+    )
+    worker = runtime.worker()
+    try:
+        facts, decision = worker.plan(job)
+    except PeerError as error:
+        raise click.ClickException(f"reading facts from HotGlue failed: {error}") from None
+    click.echo(f"event:   tenant {job.tenant} flow {job.flow_id} status {job.status} sync_type {job.sync_type}")
+    click.echo(f"         job {job.job_id} {job.job_name!r}")
+    click.echo("facts:")
+    for line in json.dumps(facts_for_record(facts, runtime.redactor), indent=2).splitlines():
+        click.echo("  " + line)
+    click.echo("decision:")
+    for note in decision.notes:
+        click.echo(f"  - {note}")
+    if not decision.actions:
+        click.echo("actions: none")
+    for number, action in enumerate(decision.actions, start=1):
+        request = runtime.redactor.redact(worker.effects.preview(action.kind, action.params))
+        after = f" (after {', '.join(action.depends_on)})" if action.depends_on else ""
+        click.echo(f"action {number}: {action.kind} [{action.rule}] key {action.key}{after}")
+        click.echo(f"  {request['method']} {request['url']}")
+        for line in json.dumps(request.get("json"), indent=2, ensure_ascii=False).splitlines():
+            click.echo("  " + line)
+
+
 # -- the a=1 … z=26 scheme -------------------------------------------------------------
 
 

@@ -69,6 +69,25 @@ class Effects:
             return self._hotglue(kind, params)
         raise ActionImpossible(f"unknown action kind {kind!r}")
 
+    def preview(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the request ``execute`` would send, built and redacted, never sent.
+
+        Reads nothing either: a link body shows which tenant-config section would go in.
+        Raises ActionImpossible for an unknown kind.
+        """
+        if kind == SLACK_POST:
+            return self.slack.post_message_request(
+                params["channel"], params["text"], params.get("blocks") or [], thread_ts=params.get("thread_ts")
+            )
+        if kind not in _HOTGLUE_CALLS:
+            raise ActionImpossible(f"unknown action kind {kind!r}")
+        body = params["body"]
+        if "config_from" in params:
+            body = _fill(body, f"<{params['config_from']} from the tenant config>")
+        client = self.environment(params.get("env_id")).hotglue
+        build = getattr(client, f"{_HOTGLUE_CALLS[kind]}_request")
+        return describe_request(build(params["env_id"], params["flow_id"], params["tenant"], body))
+
     def _slack_post(self, params: Mapping[str, Any]) -> Outcome:
         channel, text, blocks = params["channel"], params["text"], params.get("blocks") or []
         thread_ts = params.get("thread_ts")

@@ -63,7 +63,7 @@ def gather_facts(
 
     schedules: dict[str, Schedule | None] = {}
     for flow_id in sorted(schedule_flows):
-        value = read(f"schedule:{flow_id}", hotglue.get_schedule, env_id, flow_id, tenant)
+        value = read(f"schedules:{flow_id}", hotglue.get_schedule, env_id, flow_id, tenant)
         if value is not _MISSING:
             schedules[flow_id] = (
                 None
@@ -103,7 +103,7 @@ def _need_names(needs: FactNeeds) -> list[str]:
         names.append("tenant_config")
     if needs.linked_flows or needs.schedules_of_linked_flows:
         names.append("linked_flows")
-    names += [f"schedule:{flow}" for flow in sorted(needs.schedules)]
+    names += [f"schedules:{flow}" for flow in sorted(needs.schedules)]
     names += [f"linked_targets:{flow}" for flow in sorted(needs.linked_targets)]
     names += [f"source_state:{flow}" for flow in sorted(needs.source_state)]
     return names

@@ -30,7 +30,7 @@ from hotglue_webhooks.effects import ActionImpossible, Effects
 from hotglue_webhooks.facts import facts_for_record, gather_facts
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
-from hotglue_webhooks.rules import Decision, JobEvent, RulesConfig, decide, needed_facts
+from hotglue_webhooks.rules import Decision, Facts, JobEvent, RulesConfig, decide, needed_facts
 from hotglue_webhooks.settings import Settings
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.models import (
@@ -173,15 +173,19 @@ class Worker:
             else:
                 release(session, event_id, owner, state=EVENT_RETRYING, next_attempt_at=next_at)
 
-    def _decide_and_record(self, event_id: int, job: JobEvent) -> Decision:
+    def plan(self, job: JobEvent) -> tuple[Facts, Decision]:
+        """Read the facts ``job`` needs from HotGlue and decide; execute nothing.
+
+        Raises PeerError when a read fails transiently.
+        """
         environment = self.environment(job.env_id)
         if environment.flagged:
-            decision = Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
-            self._record_decision(event_id, decision, {})
-            return decision
-        needs = needed_facts(job, self.rules)
-        facts = gather_facts(needs, job, environment.reader)
-        decision = decide(job, facts, self.rules, self.clock(), environment.slack_channel)
+            return Facts(), Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
+        facts = gather_facts(needed_facts(job, self.rules), job, environment.reader)
+        return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
+
+    def _decide_and_record(self, event_id: int, job: JobEvent) -> Decision:
+        facts, decision = self.plan(job)
         for attempt in range(3):
             try:
                 self._record_decision(event_id, decision, facts_for_record(facts, self.redactor))
