@@ -269,3 +269,45 @@ def test_events_of_an_unconfigured_environment_are_flagged_not_acted_on(
         ]
         assert [m.text.split(":")[1] for m in slack.messages] == ["red_circle"]
         assert "ETL_FAILED" in slack.messages[0].text
+
+
+def test_dry_run_records_every_action_type_with_its_request_and_sends_nothing(database_url: str) -> None:
+    with FakeHotGlue(api_key=API_KEY) as hotglue, FakeSlack(token=TOKEN) as slack:
+        World(database_url, hotglue, slack).receiver.close()  # seeds the fake's tenants
+        receiver = Receiver(
+            database_url, dry_run=True, hotglue_api_key=API_KEY, hotglue_api_url=hotglue.url,
+            slack_bot_token=TOKEN, slack_api_url=slack.url,
+        )
+        try:
+            receiver.post("job_completed__full_sync")
+            receiver.post("sync_failed__exact_token_401")
+            receiver.worker().drain()
+            with receiver.runtime.sessions() as session:
+                recorded = list(session.scalars(select(ActionRecord).order_by(ActionRecord.id)))
+        finally:
+            receiver.close()
+        assert {r.method for r in hotglue.requests} == {"GET"}  # facts were read, nothing written
+        assert slack.requests == []
+        url = hotglue.url
+    assert {a.state for a in recorded} == {"dry_run"}
+    assert {a.kind for a in recorded} == {
+        "hotglue.put_schedule", "hotglue.link_target", "hotglue.start_job", "slack.post_message"
+    }
+    link = next(a for a in recorded if a.kind == "hotglue.link_target")
+    assert link.request["method"] == "POST"
+    assert link.request["url"] == f"{url}/{ENV}/Xk2pQ9aLm/4821/linkedTargets"
+    assert link.request["headers"]["x-api-key"] == "[redacted]"
+    assert link.request["json"]["target"]["config"]["password"] == "[redacted]"
+    assert link.request["json"]["target"]["config"]["username"] == CREDENTIALS["username"]
+
+
+def test_a_100_kb_traceback_still_posts_within_slack_limits(world: World) -> None:
+    event = payload("sync_failed__shopify_500")
+    frames = "".join(f'  File "/app/module_{n}.py", line {n}, in handler_{n}\n    call_{n}()\n' for n in range(1500))
+    event["message"] = "Traceback (most recent call last):\n" + frames + "ValueError: the last line tells"
+    assert len(event["message"]) > 100_000
+    world.receiver.post(event)
+    world.worker.drain()
+    [message] = world.slack.messages  # the fake refuses over-long blocks with invalid_blocks
+    assert message.text.endswith("ValueError: the last line tells")
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message.blocks)
