@@ -28,14 +28,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["hotglue_webhooks"] = runtime
 
-    from hotglue_webhooks.web import api, webhooks
+    from hotglue_webhooks.web import api, auth, dashboard, openapi, webhooks
 
-    app.register_blueprint(webhooks.blueprint)
-    app.register_blueprint(api.blueprint)
+    documented = openapi.init_app(app)  # before our HTTPException handler, which must win
+    documented.register_blueprint(webhooks.blueprint)
+    documented.register_blueprint(api.blueprint)
+    documented.register_blueprint(api.health)
+    auth.init_app(app, settings, runtime.sessions)
+    app.register_blueprint(dashboard.blueprint)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
-        response = jsonify(error=error.name, detail=error.description)
+        # webargs puts the invalid fields and why in error.data["messages"].
+        messages = getattr(error, "data", {}).get("messages") if isinstance(getattr(error, "data", None), dict) else None
+        response = jsonify(error=error.name, detail=messages or error.description)
         response.status_code = error.code or 500
         return response
 

@@ -237,7 +237,7 @@ def list_actions(
         query = query.where(ActionRecord.id < before_id)
     query = query.order_by(ActionRecord.id.desc()).limit(max(1, min(limit, MAX_PAGE)))
     with sessions() as session:
-        return [(action, event) for action, event in session.execute(query).tuples()]
+        return [(action, event) for action, event in session.execute(query)]
 
 
 def count_actions(sessions: sessionmaker[Session], filters: ActionFilter) -> int:
@@ -265,15 +265,41 @@ def action_event_ids(sessions: sessionmaker[Session], filters: ActionFilter) -> 
         .order_by(ActionRecord.event_id)
     )
     with sessions() as session:
-        rows = session.execute(query).tuples().all()
+        rows = session.execute(query).all()
     return sum(count for _, count in rows), [event_id for event_id, _ in rows]
+
+
+def action_states_for(sessions: sessionmaker[Session], event_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Return, for each of ``event_ids`` that has actions, its number of actions per state."""
+    if not event_ids:
+        return {}
+    query = (
+        select(ActionRecord.event_id, ActionRecord.state, func.count())
+        .where(ActionRecord.event_id.in_(list(event_ids)))
+        .group_by(ActionRecord.event_id, ActionRecord.state)
+    )
+    result: dict[int, dict[str, int]] = {}
+    with sessions() as session:
+        for event_id, state, count in session.execute(query):
+            result.setdefault(event_id, {})[state] = int(count)
+    return result
+
+
+def job_events(sessions: sessionmaker[Session], tenant: str | None, s3_root: str) -> list[Event]:
+    """Return every stored stage of one job, in lifecycle order (``tenant`` narrows the
+    search to that tenant's index range)."""
+    query = select(Event).where(Event.s3_root == s3_root)
+    if tenant is not None:
+        query = query.where(Event.tenant == tenant)
+    with sessions() as session:
+        return list(session.scalars(query.order_by(Event.order_at, Event.id)))
 
 
 def action_counts(sessions: sessionmaker[Session]) -> dict[tuple[str, str], int]:
     """Return the number of stored actions per (kind, state)."""
     query = select(ActionRecord.kind, ActionRecord.state, func.count()).group_by(ActionRecord.kind, ActionRecord.state)
     with sessions() as session:
-        return {(kind, state): int(count) for kind, state, count in session.execute(query).tuples()}
+        return {(kind, state): int(count) for kind, state, count in session.execute(query)}
 
 
 def dead_action_count(sessions: sessionmaker[Session]) -> int:
@@ -322,7 +348,7 @@ def tenant_jobs(
         keys_query = keys_query.having(newest < before_id)
     keys_query = keys_query.order_by(newest.desc()).limit(max(1, min(limit, MAX_PAGE)))
     with sessions() as session:
-        keys = [key for key, _ in session.execute(keys_query).tuples()]
+        keys = [key for key, _ in session.execute(keys_query)]
         if not keys:
             return []
         events = list(
@@ -336,6 +362,40 @@ def tenant_jobs(
     for event in events:
         grouped[event.s3_root if event.s3_root is not None else f"#{event.id}"].append(event)
     return [Job(s3_root=None if key.startswith("#") else key, stages=stages) for key, stages in grouped.items() if stages]
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """A tenant's events since a moment: how many, how many failed, the newest one's time."""
+
+    tenant: str
+    events: int
+    failures: int
+    last_received_at: datetime
+
+
+def tenant_overview(
+    sessions: sessionmaker[Session], since: datetime | None = None, search: str | None = None, limit: int = MAX_PAGE
+) -> list[TenantSummary]:
+    """Return every tenant with events since ``since``, the most recently active first.
+
+    ``search`` keeps tenants whose id contains it (case-insensitive).
+    """
+    last = func.max(Event.received_at)
+    query = select(
+        Event.tenant, func.count(), func.sum(case((_failed(Event.status), 1), else_=0)), last
+    ).where(Event.tenant.is_not(None))
+    if since is not None:
+        query = query.where(Event.received_at >= since)
+    if search:
+        query = query.where(func.lower(Event.tenant).contains(search.lower(), autoescape=True))
+    query = query.group_by(Event.tenant).order_by(last.desc(), Event.tenant).limit(max(1, min(limit, MAX_PAGE)))
+    with sessions() as session:
+        return [
+            TenantSummary(tenant=tenant, events=int(count), failures=int(failed or 0), last_received_at=newest)
+            for tenant, count, failed, newest in session.execute(query)
+            if tenant is not None
+        ]
 
 
 # -- the chart, the queue ----------------------------------------------------------------
@@ -368,7 +428,7 @@ def hourly_counts(
             .where(Event.received_at >= start, Event.received_at < end, *conditions)
             .group_by(bucket)
         )
-        found = {key: (int(total), int(failed or 0)) for key, total, failed in session.execute(query).tuples()}
+        found = {key: (int(total), int(failed or 0)) for key, total, failed in session.execute(query)}
     result = []
     for index in range(hours):
         hour = start + timedelta(hours=index)
@@ -394,7 +454,7 @@ def queue_state(sessions: sessionmaker[Session], now: datetime) -> QueueState:
         depth = {state: 0 for state in EVENT_OPEN_STATES}
         for state, count in session.execute(
             select(Event.state, func.count()).where(is_open).group_by(Event.state)
-        ).tuples():
+        ):
             depth[state] = int(count)
         oldest_open = session.scalar(select(func.min(Event.received_at)).where(is_open))
         oldest_due = session.scalar(

@@ -1,25 +1,50 @@
-"""The admin API (JSON) and health checks.
+"""The admin API (JSON), health checks and ``/metrics``.
 
-``GET /api/events`` (filters ``tenant``, ``flow_id``, ``status``, ``since``, ``until``;
-``limit``; ``cursor`` from the previous page's ``next_cursor``), ``GET /api/events/<id>``,
-``GET /healthz`` (the process is up), ``GET /readyz`` (the database answers).
+``GET /api/events`` and ``GET /api/tenants/<tenant>/events`` (filters, newest first,
+``cursor`` from the previous page's ``next_cursor``), ``GET /api/events/<id>``,
+``POST /api/events/<id>/replay``, ``GET /api/actions`` (e.g. ``?state=dead``),
+``POST /api/actions/replay`` (dead actions chosen by a filter); ``GET /healthz`` (the
+process is up), ``GET /readyz`` (the database answers), ``GET /metrics`` (Prometheus).
+
 When ``HGW_ADMIN_TOKEN`` is set, ``/api/*`` needs ``Authorization: Bearer <token>``.
+Every POST needs a JSON body: a cross-site HTML form cannot send one, so a browser on
+the same machine cannot be made to replay (the API has no cookie, hence no CSRF token).
 """
 
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
+import structlog
+from flask import Response, current_app, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from hotglue_webhooks.ingest import parse_time
+from hotglue_webhooks import metrics
 from hotglue_webhooks.settings import secret_value
-from hotglue_webhooks.storage.queries import EventFilter, event_detail, event_summary, get_event, list_events
+from hotglue_webhooks.storage.models import ACTION_DEAD
+from hotglue_webhooks.storage.queries import (
+    ActionFilter,
+    EventFilter,
+    action_event_ids,
+    action_view,
+    event_detail,
+    event_summary,
+    get_event,
+    list_actions,
+    list_events,
+)
+from hotglue_webhooks.web import schemas
+from hotglue_webhooks.web.openapi import BEARER, Blueprint
+from hotglue_webhooks.worker import reopen_event, reopen_events
 
-blueprint = Blueprint("api", __name__)
+blueprint = Blueprint("api", __name__, description="The admin API: events, actions, replay.")
+health = Blueprint("health", __name__, description="Liveness, readiness and Prometheus metrics.")
+log = structlog.get_logger("hotglue_webhooks.web")
+SECURED: list[dict[str, list[str]]] = [{BEARER: []}]
+EVENT_ID = "<int(max=9223372036854775807):event_id>"
 
 
 def _runtime() -> Any:
@@ -28,78 +53,165 @@ def _runtime() -> Any:
     return runtime_of(current_app)  # type: ignore[arg-type]
 
 
+def _error(status: int, error: str, detail: str, **headers: str) -> Response:
+    response = jsonify(error=error, detail=detail)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
 @blueprint.before_request
-def _require_token() -> Any:
-    if not request.path.startswith("/api/"):
-        return None
+def _require_token_and_json() -> Any:
     token = secret_value(_runtime().settings.admin_token)
-    if not token:
-        return None
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        response = jsonify(error="Unauthorized", detail="send Authorization: Bearer <HGW_ADMIN_TOKEN>")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+    if token:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            return _error(
+                401, "Unauthorized", "send Authorization: Bearer <HGW_ADMIN_TOKEN>", **{"WWW-Authenticate": "Bearer"}
+            )
+    if request.method == "POST" and not request.is_json:
+        return _error(415, "Unsupported Media Type", "send a JSON body (Content-Type: application/json), e.g. {}")
     return None
 
 
-def _time_arg(name: str) -> Any:
-    value = request.args.get(name)
-    if value is None:
-        return None
-    parsed = parse_time(value)
-    if parsed is None:
-        abort(400, f"{name} must be an ISO-8601 time, e.g. 2026-11-28T06:00:00Z")
-    return parsed
-
-
-def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        abort(400, f"{name} must be a whole number from {low} to {high}")
-    return int(value)
-
-
-@blueprint.get("/api/events")
-def events() -> Any:
-    """List events newest first, with filters and a cursor."""
+def _event_page(args: dict[str, Any], tenant: str | None) -> Response:
     filters = EventFilter(
-        tenant=request.args.get("tenant"),
-        flow_id=request.args.get("flow_id"),
-        status=request.args.get("status"),
-        since=_time_arg("since"),
-        until=_time_arg("until"),
+        tenant=tenant,
+        flow_id=args.get("flow_id"),
+        status=args.get("status"),
+        sync_type=args.get("sync_type"),
+        since=args.get("since"),
+        until=args.get("until"),
+        text=args.get("q"),
     )
-    limit = _int_arg("limit", 50, 1, 500) or 50
-    cursor = _int_arg("cursor", None, 1, 2**63 - 1)
-    rows = list_events(_runtime().sessions, filters, limit=limit, before_id=cursor)
+    limit = args["limit"]
+    rows = list_events(_runtime().sessions, filters, limit=limit, before_id=args.get("cursor"))
     next_cursor = str(rows[-1].id) if len(rows) == limit else None
     return jsonify(events=[event_summary(row) for row in rows], next_cursor=next_cursor)
 
 
-@blueprint.get("/api/events/<event_id>")
-def event(event_id: str) -> Any:
+@blueprint.get("/api/events")
+@blueprint.arguments(schemas.EventQuery, location="query")
+@blueprint.response(200, schemas.EventPage)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def events(args: dict[str, Any]) -> Response:
+    """List events, newest first, with filters and a cursor."""
+    return _event_page(args, args.get("tenant"))
+
+
+@blueprint.get("/api/tenants/<tenant>/events")
+@blueprint.arguments(schemas.TenantEventQuery, location="query")
+@blueprint.response(200, schemas.EventPage)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def tenant_events(args: dict[str, Any], tenant: str) -> Response:
+    """List one tenant's events, newest first (the same filters as /api/events)."""
+    if "\x00" in tenant:
+        return _error(400, "Bad Request", "tenant must not contain NUL characters")
+    return _event_page(args, tenant)
+
+
+@blueprint.get(f"/api/events/{EVENT_ID}")
+@blueprint.response(200, schemas.EventDetail)
+@blueprint.alt_response(404, schema=schemas.Error, description="No such event")
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def event(event_id: int) -> Response:
     """Return one event with its decision, facts and actions."""
-    if not event_id.isdigit() or int(event_id) > 2**63 - 1:
-        abort(404, "no such event")
-    found = get_event(_runtime().sessions, int(event_id))
+    found = get_event(_runtime().sessions, event_id)
     if found is None:
-        abort(404, "no such event")
+        return _error(404, "Not Found", f"no event {event_id}")
     return jsonify(event_detail(*found))
 
 
-@blueprint.get("/healthz")
-def healthz() -> Any:
+@blueprint.post(f"/api/events/{EVENT_ID}/replay")
+@blueprint.arguments(schemas.ReplayRequest)
+@blueprint.response(202, schemas.ReplayAnswer)
+@blueprint.alt_response(404, schema=schemas.Error, description="No such event")
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.alt_response(415, schema=schemas.Error, description="The body is not JSON")
+@blueprint.doc(security=SECURED)
+def replay(_body: dict[str, Any], event_id: int) -> Response:
+    """Queue the event to be decided and acted on again; actions already done stay done."""
+    if not reopen_event(_runtime().sessions, event_id, datetime.now(UTC)):
+        return _error(404, "Not Found", f"no event {event_id}")
+    metrics.count_replays("api", 1)
+    log.info("event_replayed", event_id=event_id, via="api")
+    response = jsonify(id=str(event_id), state="retrying")
+    response.status_code = 202
+    return response
+
+
+@blueprint.get("/api/actions")
+@blueprint.arguments(schemas.ActionQuery, location="query")
+@blueprint.response(200, schemas.ActionPage)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def actions(args: dict[str, Any]) -> Response:
+    """List actions, newest first; ``state=dead`` gives the dead letters."""
+    filters = ActionFilter(
+        state=args.get("state"),
+        kind=args.get("kind"),
+        rule=args.get("rule"),
+        tenant=args.get("tenant"),
+        flow_id=args.get("flow_id"),
+        since=args.get("since"),
+        until=args.get("until"),
+    )
+    limit = args["limit"]
+    rows = list_actions(_runtime().sessions, filters, limit=limit, before_id=args.get("cursor"))
+    next_cursor = str(rows[-1][0].id) if len(rows) == limit else None
+    return jsonify(
+        actions=[{**action_view(action), "event": event_summary(event)} for action, event in rows],
+        next_cursor=next_cursor,
+    )
+
+
+@blueprint.post("/api/actions/replay")
+@blueprint.arguments(schemas.BulkReplayRequest)
+@blueprint.response(202, schemas.BulkReplayAnswer)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.alt_response(415, schema=schemas.Error, description="The body is not JSON")
+@blueprint.doc(security=SECURED)
+def replay_actions(body: dict[str, Any]) -> Response:
+    """Replay the dead actions the filter selects: reopen their events (an empty filter
+    selects every dead action)."""
+    sessions = _runtime().sessions
+    selection = ActionFilter(
+        state=ACTION_DEAD,
+        kind=body.get("kind"),
+        rule=body.get("rule"),
+        tenant=body.get("tenant"),
+        flow_id=body.get("flow_id"),
+        since=body.get("since"),
+        until=body.get("until"),
+        ids=tuple(body.get("ids") or ()),
+    )
+    matched, event_ids = action_event_ids(sessions, selection)
+    reopened = reopen_events(sessions, event_ids, datetime.now(UTC))
+    metrics.count_replays("api", reopened)
+    log.info("dead_actions_replayed", actions=matched, events=reopened, via="api")
+    response = jsonify(actions=matched, events=reopened, event_ids=[str(event_id) for event_id in event_ids])
+    response.status_code = 202
+    return response
+
+
+# -- health ----------------------------------------------------------------------------
+
+
+@health.get("/healthz")
+@health.response(200, schemas.Status)
+def healthz() -> Response:
     """Answer 200 while the process is up."""
     return jsonify(status="ok")
 
 
-@blueprint.get("/readyz")
-def readyz() -> Any:
+@health.get("/readyz")
+@health.response(200, schemas.Status)
+@health.alt_response(503, schema=schemas.Status, description="The database does not answer")
+def readyz() -> Response:
     """Answer 200 when the database answers, 503 otherwise."""
     try:
         with _runtime().engine.connect() as connection:
@@ -109,3 +221,17 @@ def readyz() -> Any:
         response.status_code = 503
         return response
     return jsonify(status="ok")
+
+
+@health.get("/metrics")
+@health.doc(
+    responses={
+        "200": {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    }
+)
+def prometheus() -> Response:
+    """Every metric in the Prometheus text format."""
+    return Response(metrics.render(_runtime().sessions), mimetype=None, content_type=metrics.CONTENT_TYPE)

@@ -8,18 +8,22 @@ JSON object; 401 for a missing or wrong ``X-Hub-Signature``; 413 for a body over
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
-from flask import Blueprint, current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from hotglue_webhooks import metrics
 from hotglue_webhooks.ingest import BadPayload, parse_payload, store_event, store_rejection, useful_headers
 from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.signature import HEADER, verify_signature
+from hotglue_webhooks.web import schemas
+from hotglue_webhooks.web.openapi import Blueprint
 
-blueprint = Blueprint("webhooks", __name__)
+blueprint = Blueprint("webhooks", __name__, description="HotGlue's job-lifecycle webhooks.")
 LOGGED_BODY_BYTES = 200
 log = structlog.get_logger("hotglue_webhooks.ingest")
 
@@ -30,7 +34,11 @@ def _runtime() -> Any:
     return runtime_of(current_app)  # type: ignore[arg-type]
 
 
-def _reject(status: int, reason: str, body: bytes | None) -> Any:
+def _count(outcome: str, reason: str, status: object = None) -> None:
+    metrics.count_webhook(outcome, reason, status, time.perf_counter() - g.ingest_started)
+
+
+def _reject(status: int, reason: str, body: bytes | None, metric_reason: str) -> Any:
     runtime = _runtime()
     headers = useful_headers(list(request.headers.items()), runtime.redactor)
     size = request.content_length if body is None else len(body)
@@ -53,41 +61,67 @@ def _reject(status: int, reason: str, body: bytes | None) -> Any:
         )
     except OperationalError:
         log.error("rejection_not_stored", reason="database unavailable")
+    _count("rejected", metric_reason)
     response = jsonify(error=reason)
     response.status_code = status
     return response
 
 
 @blueprint.post("/webhooks/hotglue")
+@blueprint.doc(
+    requestBody={
+        "required": True,
+        "description": "HotGlue's job webhook payload; the signature covers these exact bytes",
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+    },
+    parameters=[
+        {
+            "in": "header",
+            "name": HEADER,
+            "required": False,
+            "description": "HMAC-SHA1 hex of the body with the webhook secret (bare or sha1=); "
+            "required when HGW_WEBHOOK_SECRET is set",
+            "schema": {"type": "string"},
+        }
+    ],
+)
+@blueprint.alt_response(202, schema=schemas.IngestAnswer, description="Stored; the worker takes it from here")
+@blueprint.alt_response(200, schema=schemas.IngestAnswer, description="A repeat of a stored delivery")
+@blueprint.alt_response(400, schema=schemas.Error, description="The body is not a JSON object")
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong X-Hub-Signature")
+@blueprint.alt_response(413, schema=schemas.Error, description="The body is larger than HGW_MAX_BODY_BYTES")
+@blueprint.alt_response(503, schema=schemas.Error, description="The database is unavailable; retry later")
 def receive() -> Any:
     """Accept one HotGlue job-lifecycle webhook."""
+    g.ingest_started = time.perf_counter()
     runtime = _runtime()
     settings = runtime.settings
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
-        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None)
+        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None, "too_large")
     try:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:  # chunked body that grew past the limit
-        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None)
+        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None, "too_large")
 
     secret = secret_value(settings.webhook_secret)
     if secret:
         header = request.headers.get(HEADER)
         if not header:
-            return _reject(401, f"missing {HEADER} header", body)
+            return _reject(401, f"missing {HEADER} header", body, "missing_signature")
         if not verify_signature(body, header, secret):
-            return _reject(401, f"{HEADER} does not match the body", body)
+            return _reject(401, f"{HEADER} does not match the body", body, "bad_signature")
 
     try:
         payload = parse_payload(body)
     except BadPayload as error:
-        return _reject(400, str(error), body)
+        return _reject(400, str(error), body, "not_a_json_object")
 
     headers = useful_headers(list(request.headers.items()), runtime.redactor)
     try:
         stored = store_event(runtime.sessions, body, payload, headers, runtime.redactor)
     except OperationalError:
         log.error("webhook_not_stored", reason="database unavailable")
+        _count("unavailable", "database_unavailable", payload.get("status"))
         response = jsonify(error="database unavailable, retry later")
         response.status_code = 503
         response.headers["Retry-After"] = "5"
@@ -99,6 +133,7 @@ def receive() -> Any:
         flow_id=payload.get("flow_id") if isinstance(payload.get("flow_id"), str) else None,
         status=payload.get("status") if isinstance(payload.get("status"), str) else None,
     )
+    _count("duplicate" if stored.duplicate else "accepted", "", payload.get("status"))
     response = jsonify(id=str(stored.event_id), duplicate=stored.duplicate)
     response.status_code = 200 if stored.duplicate else 202
     return response

@@ -1,0 +1,404 @@
+"""The dashboard: server-rendered pages (Flask + Jinja) over the events table.
+
+``/`` events (filters in the URL, newest first, paginated, the hourly chart),
+``/events/<id>`` one event with its decision and actions (and Replay), ``/tenants`` and
+``/tenants/<tenant>`` a tenant's jobs grouped by ``s3_root``, ``/dead`` dead actions with
+bulk replay, ``/login``. Views read through ``storage/queries.py`` and replay through
+``worker.reopen_event``; they never call Slack or HotGlue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import MultiDict
+
+from hotglue_webhooks import metrics
+from hotglue_webhooks.retention import last_purge, oldest_event
+from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.queries import (
+    ANY_FAILURE,
+    ActionFilter,
+    EventFilter,
+    action_event_ids,
+    action_states_for,
+    count_actions,
+    count_events,
+    dead_action_count,
+    distinct_values,
+    get_event,
+    hourly_counts,
+    job_events,
+    list_actions,
+    list_events,
+    queue_state,
+    tenant_jobs,
+    tenant_overview,
+)
+from hotglue_webhooks.web import auth
+from hotglue_webhooks.web.charts import hourly_chart
+from hotglue_webhooks.web.schemas import parse_when
+from hotglue_webhooks.worker import reopen_event, reopen_events
+
+blueprint = Blueprint(
+    "dashboard", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
+)
+log = structlog.get_logger("hotglue_webhooks.web")
+
+PAGE_SIZE = 50
+JOBS_PER_PAGE = 20
+TIME_PRESETS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
+LIFECYCLE = (
+    "JOB_CREATED",
+    "DISCOVER_STARTED",
+    "DISCOVER_FAILED",
+    "SYNC_STARTED",
+    "SYNC_SUCCESS",
+    "SYNC_FAILED",
+    "ETL_STARTED",
+    "ETL_SUCCESS",
+    "ETL_FAILED",
+    "EXPORT_STARTED",
+    "EXPORT_FAILED",
+    "JOB_COMPLETED",
+)
+SYNC_TYPES = ("auto_sync", "full_sync", "incremental_sync")
+
+
+def _runtime() -> Any:
+    from hotglue_webhooks.app import runtime_of
+
+    return runtime_of(current_app)  # type: ignore[arg-type]
+
+
+# -- access ----------------------------------------------------------------------------
+
+
+@blueprint.before_request
+def _guard() -> Any:
+    settings = _runtime().settings
+    if request.endpoint not in ("dashboard.login", "dashboard.static") and auth.login_required(settings):
+        return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+    if request.method == "POST":
+        auth.csrf.protect()
+    return None
+
+
+@blueprint.errorhandler(CSRFError)
+def _csrf_failed(error: CSRFError) -> Any:
+    return _page("error.html", title="Form expired", message=f"{error.description} Reload the page and try again."), 400
+
+
+@blueprint.errorhandler(404)
+def _not_found(error: Any) -> Any:
+    return _page("error.html", title="Not found", message=error.description), 404
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    settings = _runtime().settings
+    target = auth.safe_next(request.values.get("next"))
+    if not auth.login_required(settings):
+        return redirect(target)
+    if request.method == "POST":
+        if auth.check_token(settings, request.form.get("token", "")):
+            auth.log_in()
+            return redirect(target)
+        log.warning("dashboard_login_refused", remote_addr=request.remote_addr)
+        return _page("login.html", title="Log in", next=target, refused=True), 401
+    return _page("login.html", title="Log in", next=target, refused=False)
+
+
+@blueprint.post("/logout")
+def logout() -> Any:
+    auth.log_out()
+    return redirect(url_for("dashboard.login"))
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    """The event list's filters as typed in the URL, and what they mean."""
+
+    values: dict[str, str]
+    event_filter: EventFilter
+    problems: list[str]
+
+
+def _event_filters(args: MultiDict[str, str]) -> Filters:
+    names = ("tenant", "flow_id", "status", "sync_type", "since", "until", "q")
+    values = {name: (args.get(name) or "").strip() for name in names}
+    problems = []
+    times: dict[str, datetime | None] = {}
+    for name in ("since", "until"):
+        try:
+            times[name] = parse_when(values[name])
+        except ValueError:
+            problems.append(f"{name}: “{values[name]}” is not a time; use 24h, 7d or 2026-11-28T06:00:00Z")
+            times[name] = None
+    return Filters(
+        values=values,
+        event_filter=EventFilter(
+            tenant=values["tenant"] or None,
+            flow_id=values["flow_id"] or None,
+            status=values["status"] or None,
+            sync_type=values["sync_type"] or None,
+            since=times["since"],
+            until=times["until"],
+            text=values["q"] or None,
+        ),
+        problems=problems,
+    )
+
+
+def _cursor(name: str = "before") -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and 0 < int(value) < 2**63 else None
+
+
+@blueprint.get("/")
+def events() -> Any:
+    runtime = _runtime()
+    sessions = runtime.sessions
+    filters = _event_filters(request.args)
+    before = _cursor()
+    rows = list_events(sessions, filters.event_filter, limit=PAGE_SIZE + 1, before_id=before)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    active: dict[str, Any] = {name: value for name, value in filters.values.items() if value}
+    now = datetime.now(UTC)
+    chart_filter = EventFilter(tenant=filters.event_filter.tenant, flow_id=filters.event_filter.flow_id)
+    return _page(
+        "events.html",
+        title="Events",
+        rows=rows,
+        actions=action_states_for(sessions, [row.id for row in rows]),
+        total=count_events(sessions, filters.event_filter),
+        filters=filters,
+        active=active,
+        older=url_for("dashboard.events", **active, before=rows[-1].id) if more else None,
+        newest=url_for("dashboard.events", **active) if before else None,
+        chart=hourly_chart(hourly_counts(sessions, now, filters=chart_filter)),
+        chart_scope=" · ".join(f"{k} {v}" for k, v in (("tenant", chart_filter.tenant), ("flow", chart_filter.flow_id)) if v),
+        queue=queue_state(sessions, now),
+        statuses=_choices(LIFECYCLE, distinct_values(sessions, "status")),
+        sync_types=_choices(SYNC_TYPES, distinct_values(sessions, "sync_type")),
+        tenants=distinct_values(sessions, "tenant"),
+        flows=distinct_values(sessions, "flow_id"),
+        presets=TIME_PRESETS,
+        any_failure=ANY_FAILURE,
+    )
+
+
+def _choices(known: tuple[str, ...], seen: list[str]) -> list[str]:
+    return list(known) + sorted(set(seen) - set(known))
+
+
+@blueprint.get("/events/<int:event_id>")
+def event(event_id: int) -> Any:
+    sessions = _runtime().sessions
+    found = get_event(sessions, event_id) if event_id < 2**63 else None
+    if found is None:
+        abort(404, f"There is no event {event_id}; it may have been purged.")
+    stored, actions = found
+    stages = job_events(sessions, stored.tenant, stored.s3_root) if stored.s3_root else [stored]
+    message = stored.payload.get("message") if isinstance(stored.payload, dict) else None
+    return _page(
+        "event.html",
+        title=f"Event {stored.id} · {stored.status or 'no status'}",
+        event=stored,
+        actions=actions,
+        stages=stages,
+        message=message if isinstance(message, str) and message.strip() else None,
+        is_open=stored.state in EVENT_OPEN_STATES,
+    )
+
+
+@blueprint.post("/events/<int:event_id>/replay")
+def replay(event_id: int) -> Any:
+    if event_id >= 2**63 or not reopen_event(_runtime().sessions, event_id, datetime.now(UTC)):
+        abort(404, f"There is no event {event_id}; it may have been purged.")
+    metrics.count_replays("dashboard", 1)
+    log.info("event_replayed", event_id=event_id, via="dashboard")
+    flash(f"Event {event_id} is queued again. Its actions update below as the worker runs them.", "ok")
+    return redirect(url_for("dashboard.event", event_id=event_id))
+
+
+# -- tenants ---------------------------------------------------------------------------
+
+
+@blueprint.get("/tenants")
+def tenants() -> Any:
+    search = (request.args.get("q") or "").strip()
+    since = datetime.now(UTC) - timedelta(days=7)
+    return _page(
+        "tenants.html",
+        title="Tenants",
+        rows=tenant_overview(_runtime().sessions, since=since, search=search or None),
+        search=search,
+    )
+
+
+@blueprint.get("/tenants/<tenant>")
+def tenant(tenant: str) -> Any:
+    sessions = _runtime().sessions
+    before = _cursor()
+    jobs = tenant_jobs(sessions, tenant, limit=JOBS_PER_PAGE + 1, before_id=before)
+    more = len(jobs) > JOBS_PER_PAGE
+    jobs = jobs[:JOBS_PER_PAGE]
+    if not jobs and before is None:
+        abort(404, f"No events of tenant {tenant} are stored.")
+    event_ids = [stage.id for job in jobs for stage in job.stages]
+    return _page(
+        "tenant.html",
+        title=f"Tenant {tenant}",
+        tenant=tenant,
+        jobs=jobs,
+        actions=action_states_for(sessions, event_ids),
+        older=url_for("dashboard.tenant", tenant=tenant, before=max(s.id for s in jobs[-1].stages)) if more else None,
+        newest=url_for("dashboard.tenant", tenant=tenant) if before else None,
+    )
+
+
+# -- dead letters ----------------------------------------------------------------------
+
+
+def _dead_filter(values: MultiDict[str, str]) -> tuple[ActionFilter, dict[str, str]]:
+    names = ("tenant", "flow_id", "kind", "rule")
+    current = {name: (values.get(name) or "").strip() for name in names}
+    return (
+        ActionFilter(
+            state=ACTION_DEAD,
+            tenant=current["tenant"] or None,
+            flow_id=current["flow_id"] or None,
+            kind=current["kind"] or None,
+            rule=current["rule"] or None,
+        ),
+        current,
+    )
+
+
+@blueprint.get("/dead")
+def dead() -> Any:
+    sessions = _runtime().sessions
+    selection, current = _dead_filter(request.args)
+    before = _cursor()
+    rows = list_actions(sessions, selection, limit=PAGE_SIZE + 1, before_id=before)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    active: dict[str, Any] = {name: value for name, value in current.items() if value}
+    return _page(
+        "dead.html",
+        title="Dead actions",
+        rows=rows,
+        total=count_actions(sessions, selection),
+        current=current,
+        active=active,
+        older=url_for("dashboard.dead", **active, before=rows[-1][0].id) if more else None,
+        newest=url_for("dashboard.dead", **active) if before else None,
+    )
+
+
+@blueprint.post("/dead/replay")
+def dead_replay() -> Any:
+    sessions = _runtime().sessions
+    selection, current = _dead_filter(request.form)
+    active: dict[str, Any] = {name: value for name, value in current.items() if value}
+    if request.form.get("scope") == "selected":
+        ids = [int(value) for value in request.form.getlist("ids") if value.isdigit() and int(value) < 2**63]
+        if not ids:
+            flash("Tick at least one dead action to replay, or replay all that match.", "warn")
+            return redirect(url_for("dashboard.dead", **active))
+        selection = ActionFilter(**{**selection.__dict__, "ids": tuple(ids)})
+    matched, event_ids = action_event_ids(sessions, selection)
+    reopened = reopen_events(sessions, event_ids, datetime.now(UTC))
+    metrics.count_replays("dashboard", reopened)
+    log.info("dead_actions_replayed", actions=matched, events=reopened, via="dashboard", **active)
+    flash(f"Replayed {matched} dead action(s) of {reopened} event(s); the worker takes them up now.", "ok")
+    return redirect(url_for("dashboard.dead", **active))
+
+
+# -- rendering -------------------------------------------------------------------------
+
+
+def _page(template: str, **context: Any) -> str:
+    runtime = _runtime()
+    sessions = runtime.sessions
+    oldest = oldest_event(sessions)
+    return render_template(
+        template,
+        dead_count=dead_action_count(sessions),
+        retention={"days": runtime.settings.retention_days, "oldest": oldest, "last_purge": last_purge(sessions)},
+        login_enabled=bool(runtime.settings.admin_token),
+        now=datetime.now(UTC),
+        **context,
+    )
+
+
+@blueprint.app_template_filter("when")
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "–"
+
+
+@blueprint.app_template_filter("ago")
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            amount = f"{int(seconds // size)} {unit}"
+            break
+    else:
+        amount = f"{int(seconds)} s"
+    return f"in {amount}" if future else f"{amount} ago"
+
+
+@blueprint.app_template_filter("pretty")
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@blueprint.app_template_filter("status_tone")
+def _status_tone(status: str | None) -> str:
+    """Return the badge colour of a HotGlue status or of an event/action state."""
+    if not status:
+        return "muted"
+    if status.endswith("_FAILED") or status == ACTION_DEAD:
+        return "bad"
+    if status in ("JOB_COMPLETED", "done"):
+        return "good"
+    if status.endswith("_SUCCESS") or status == "dry_run":
+        return "okish"
+    if status in ("retrying", "running", "processing", "pending"):
+        return "warn" if status == "retrying" else "busy"
+    if status.endswith("_STARTED"):
+        return "busy"
+    return "muted"
+
+
+@blueprint.app_template_filter("last_line")
+def _last_line(text: Any, width: int = 160) -> str:
+    """Return the last non-empty line of a message (a traceback's exception line)."""
+    if not isinstance(text, str):
+        return ""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@blueprint.app_template_global("url_with")
+def _url_with(endpoint: str, args: dict[str, str], **changes: Any) -> str:
+    merged = {**args, **{k: v for k, v in changes.items() if v is not None}}
+    return url_for(endpoint) + ("?" + urlencode(merged) if merged else "")

@@ -1,0 +1,220 @@
+"""The admin API's request and response shapes (marshmallow), from which ``/openapi.json``
+is generated (flask-smorest). The views still build their answers with
+``storage/queries.py``'s ``event_summary``/``event_detail``/``action_view``; these schemas
+describe them, and the schemathesis test holds the two together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from hotglue_webhooks.ingest import parse_time
+
+MAX_ID = 2**63 - 1
+
+
+class Text(fields.String):
+    """A filter value: at most 1024 characters, no NUL (PostgreSQL text refuses it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Length(max=1024))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("must not contain NUL characters")
+        return text
+
+
+def parse_when(value: str | None, now: datetime | None = None) -> datetime | None:
+    """Parse an ISO-8601 time, or a relative one ago (``30m``, ``12h``, ``7d``).
+
+    Returns None for an empty value; raises ValueError for anything else unreadable.
+    """
+    if not value:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[:-1].isdigit() and value[-1:] in units and len(value) <= 7:
+        return (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    parsed = parse_time(value) if len(value) <= 64 and "\x00" not in value else None
+    if parsed is None:
+        raise ValueError(value)
+    return parsed
+
+
+class When(fields.String):
+    """A time: ISO-8601 (``2026-11-28T06:00:00Z``) or relative, ago (``30m``, ``12h``, ``7d``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"description": "ISO-8601 time, or a time ago: 30m, 12h, 7d", "example": "24h"}
+        metadata.update(kwargs.pop("metadata", {}))
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:  # type: ignore[override]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed = parse_when(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ma.ValidationError("must be an ISO-8601 time (2026-11-28T06:00:00Z) or a time ago (30m, 12h, 7d)")
+        return parsed
+
+
+class Schema(ma.Schema):
+    class Meta:
+        ordered = True
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+class EventQuery(Schema):
+    tenant = Text(metadata={"description": "tenant id, exactly"})
+    flow_id = Text(metadata={"description": "flow id, exactly"})
+    status = Text(metadata={"description": "lifecycle status, e.g. SYNC_FAILED; *_FAILED for any failure"})
+    sync_type = Text(metadata={"description": "auto_sync, full_sync or incremental_sync"})
+    q = Text(metadata={"description": "part of the job name or of HotGlue's message (case-insensitive)"})
+    since = When()
+    until = When()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.Integer(
+        validate=validate.Range(1, MAX_ID), metadata={"description": "next_cursor of the previous page"}
+    )
+
+
+class TenantEventQuery(EventQuery):
+    class Meta:
+        exclude = ("tenant",)
+
+
+class ActionQuery(Schema):
+    state = Text(metadata={"description": "pending, running, retrying, done, dry_run, dead or skipped"})
+    kind = Text(metadata={"description": "e.g. slack.post_message, hotglue.put_schedule"})
+    rule = Text()
+    tenant = Text()
+    flow_id = Text()
+    since = When(metadata={"description": "changed at or after"})
+    until = When()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.Integer(validate=validate.Range(1, MAX_ID))
+
+
+class ReplayRequest(Schema):
+    """Nothing to say yet: an empty JSON object."""
+
+
+class BulkReplayRequest(Schema):
+    """Which dead actions to replay; every field narrows the selection (none: all dead)."""
+
+    kind = Text()
+    rule = Text()
+    tenant = Text()
+    flow_id = Text()
+    since = When(metadata={"description": "died at or after"})
+    until = When()
+    ids = fields.List(
+        fields.Integer(validate=validate.Range(1, MAX_ID)),
+        validate=validate.Length(max=1000),
+        metadata={"description": "only these action ids"},
+    )
+
+
+# -- answers ---------------------------------------------------------------------------
+
+
+def _text(**kwargs: Any) -> fields.String:
+    return fields.String(required=True, allow_none=True, **kwargs)
+
+
+class EventSummary(Schema):
+    id = fields.String(required=True)
+    received_at = fields.String(required=True, metadata={"format": "date-time"})
+    env_id = _text()
+    flow_id = _text()
+    tenant = _text()
+    job_id = _text()
+    s3_root = _text()
+    status = _text()
+    sync_type = _text()
+    job_name = _text()
+    tap = _text()
+    target = _text()
+    last_updated = _text()
+    state = fields.String(required=True, metadata={"description": "pending, processing, retrying or done"})
+    attempts = fields.Integer(required=True)
+    decision = fields.List(fields.String(), required=True, allow_none=True)
+    processed_at = _text()
+
+
+class Action(Schema):
+    id = fields.String(required=True)
+    idempotency_key = fields.String(required=True)
+    kind = fields.String(required=True)
+    rule = fields.String(required=True)
+    state = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    depends_on = fields.List(fields.String(), required=True)
+    params = fields.Dict(required=True)
+    request = fields.Dict(required=True, allow_none=True, metadata={"description": "the HTTP request sent (redacted)"})
+    response = fields.Dict(required=True, allow_none=True)
+    last_error = _text()
+    next_attempt_at = _text()
+    created_at = fields.String(required=True)
+    completed_at = _text()
+
+
+class EventDetail(EventSummary):
+    dedupe_key = fields.String(required=True)
+    body_sha256 = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+    headers = fields.Dict(required=True)
+    payload = fields.Dict(required=True, metadata={"description": "as received, secrets redacted"})
+    facts = fields.Dict(required=True, allow_none=True)
+    last_error = _text()
+    decided_at = _text()
+    actions = fields.List(fields.Nested(Action), required=True)
+
+
+class EventPage(Schema):
+    events = fields.List(fields.Nested(EventSummary), required=True)
+    next_cursor = _text()
+
+
+class ActionWithEvent(Action):
+    event = fields.Nested(EventSummary, required=True)
+
+
+class ActionPage(Schema):
+    actions = fields.List(fields.Nested(ActionWithEvent), required=True)
+    next_cursor = _text()
+
+
+class ReplayAnswer(Schema):
+    id = fields.String(required=True)
+    state = fields.String(required=True)
+
+
+class BulkReplayAnswer(Schema):
+    actions = fields.Integer(required=True, metadata={"description": "dead actions selected"})
+    events = fields.Integer(required=True, metadata={"description": "events reopened"})
+    event_ids = fields.List(fields.String(), required=True)
+
+
+class IngestAnswer(Schema):
+    id = fields.String(required=True)
+    duplicate = fields.Boolean(required=True)
+
+
+class Status(Schema):
+    status = fields.String(required=True)
+
+
+class Error(Schema):
+    error = fields.String(required=True)
+    detail = fields.Raw(metadata={"description": "a sentence, or the invalid fields and why"})
