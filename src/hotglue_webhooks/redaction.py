@@ -44,7 +44,10 @@ class Redactor:
 
     def __init__(self, secret_keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> None:
         self.secret_keys = frozenset(_normalise(k) for k in secret_keys)
-        names = "|".join(sorted((re.escape(k) for k in self.secret_keys), key=len, reverse=True))
+        # Keys are normalised with "_"; in text a header-style "x-api-key" must match too.
+        names = "|".join(
+            sorted((re.escape(k).replace("_", "[-_]") for k in self.secret_keys), key=len, reverse=True)
+        )
         # For text that is not JSON (a rejected body, a traceback): "key": "value",
         # key=value and key: value forms.
         self._text_pattern = re.compile(

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotglue_webhooks.metrics import count_purge
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.models import ActionRecord, Event, Meta, Rejection
 
@@ -67,6 +68,7 @@ def purge(
                 break
             rejections += session.execute(delete(Rejection).where(Rejection.id.in_(ids))).rowcount  # type: ignore[attr-defined]
     _set_last_purge(sessions, now)
+    count_purge(events, actions, rejections)
     return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
 
 

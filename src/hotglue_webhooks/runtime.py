@@ -69,7 +69,7 @@ class Runtime:
 
     @cached_property
     def redactor(self) -> Redactor:
-        return Redactor()
+        return Redactor(self.settings.redact_keys)
 
     def _hotglue_client(self, api_key: str | None) -> HotGlueClient:
         return HotGlueClient(

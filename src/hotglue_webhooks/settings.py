@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hotglue_webhooks.redaction import DEFAULT_SECRET_KEYS
 from hotglue_webhooks.rules import RulesConfig
 
 ENV_PREFIX = "HGW_"
@@ -67,6 +68,17 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    redact_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=tuple(sorted(DEFAULT_SECRET_KEYS)), min_length=1)
+    """Secret-looking keys (comma-separated) whose values are redacted, at any depth, in
+    payloads, headers, logs, the dashboard, the API and Slack. Replaces the default list;
+    a key also matches with a prefix (``shopify_access_token`` for ``access_token``)."""
+
+    @field_validator("redact_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
 
     @field_validator("database_url")
     @classmethod

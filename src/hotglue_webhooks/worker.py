@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotglue_webhooks import metrics
 from hotglue_webhooks.clients.errors import PeerError
 from hotglue_webhooks.effects import ActionImpossible, Effects
 from hotglue_webhooks.facts import facts_for_record, gather_facts
@@ -346,6 +347,7 @@ class Worker:
                 record.next_attempt_at = retry_at
                 record.last_error = error
                 record.updated_at = self.clock()
+            metrics.count_retry(record.kind)
             bound.warning("action_retrying", error=error, retry_in_seconds=round(delay, 3))
             return retry_at
         self._finish(action_id, ACTION_DEAD, error=error)
@@ -375,6 +377,7 @@ class Worker:
                 record.request = request
             if response is not None:
                 record.response = response
+        metrics.count_action(record.kind, state)
 
 
 def _short(text: str) -> str:
