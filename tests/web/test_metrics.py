@@ -112,7 +112,9 @@ def test_counters_of_every_process_add_up_in_multiprocess_mode(tmp_path: Path) -
 
 
 def test_use_multiprocess_dir_makes_an_empty_directory_once(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # Set, then delete: monkeypatch then removes what use_multiprocess_dir sets.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     made = use_multiprocess_dir()
     try:
         assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == made and os.listdir(made) == []
