@@ -28,7 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 PAYLOAD_FILES = sorted(FIXTURES.glob("*.json"))
 SECRET = "test-webhook-secret"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TABLES = ("actions", "events", "rejections", "meta")
+TABLES = ("actions", "events", "rejections", "meta", "slack_threads", "slack_pacing")
 
 
 def payload(name: str) -> dict[str, Any]:
@@ -106,6 +106,8 @@ class Receiver:
 
         overrides.setdefault("webhook_secret", SECRET)
         overrides.setdefault("log_format", "console")
+        # Pacing Slack (1 message/s/channel) would make tests sleep; its own tests turn it on.
+        overrides.setdefault("slack_min_interval_seconds", 0)
         transport = overrides.pop("hotglue_transport", None)
         self.settings = load_settings(database_url=database_url, **overrides)
         self.runtime = Runtime(self.settings, hotglue_transport=transport)

@@ -198,7 +198,14 @@ def test_all_payloads_twice_and_replayed_produce_each_effect_once(world: World) 
     names = [p.stem for p in PAYLOAD_FILES]
     world.deliver(*names)
     writes, texts = world.writes(), world.texts()
-    assert len(texts) == 11
+    # 11 messages, plus "resolved" replies: 4821's ETL failure is resolved by its next
+    # completed job on the flow, 3310's crashed export by its next finished export.
+    assert len(texts) == 13
+    resolved = [m for m in world.slack.messages if m.text.startswith(":white_check_mark: Resolved")]
+    assert [(m.thread_ts is not None, m.text.split(" of tenant ")[1][:4]) for m in resolved] == [
+        (True, "3310"),
+        (True, "4821"),
+    ]
     world.deliver(*names)  # duplicate deliveries
     from hotglue_webhooks.worker import reopen_event
 
@@ -311,3 +318,74 @@ def test_a_100_kb_traceback_still_posts_within_slack_limits(world: World) -> Non
     [message] = world.slack.messages  # the fake refuses over-long blocks with invalid_blocks
     assert message.text.endswith("ValueError: the last line tells")
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message.blocks)
+
+
+def failed_again(name: str, job_id: str, last_updated: str) -> dict[str, Any]:
+    """The payload ``name`` as another job of the same tenant and flow, failing the same way."""
+    event = payload(name)
+    event.update(job_id=job_id, s3_root=event["s3_root"].rsplit("/", 1)[0] + "/" + job_id, last_updated=last_updated)
+    return event
+
+
+def test_a_repeated_failure_threads_counts_and_a_success_resolves(world: World) -> None:
+    world.deliver("sync_failed__shopify_500")
+    world.receiver.post(failed_again("sync_failed__shopify_500", "Zc4Tv", "2026-11-28T07:09:41+00:00"))
+    world.receiver.post(failed_again("sync_failed__shopify_500", "Zc4Tw", "2026-11-28T08:09:41+00:00"))
+    world.worker.drain()
+    first, *replies = world.slack.messages
+    assert first.thread_ts is None and [r.thread_ts for r in replies] == [first.ts, first.ts]
+    assert [r.text.split(":")[1:3] for r in replies] == [["repeat", " Failed again (2nd time)"], ["repeat", " Failed again (3rd time)"]]
+    # The first alert now carries the count (chat.update), its earlier versions kept by the fake.
+    assert first.text.endswith(
+        ":repeat: Failed 3 times since 2026-11-28 06:09:41 UTC, last at 2026-11-28 08:09:41 UTC (job Zc4Tw). "
+        "Details in the thread."
+    )
+    assert len(first.history) == 2
+    # Every post carries its action's idempotency key, for the peer (and us) to spot a resend.
+    tokens = [m.metadata["event_payload"]["idempotency_key"] for m in world.slack.messages]
+    assert len(set(tokens)) == 3 and all(len(t) == 32 for t in tokens)
+
+    success = failed_again("job_completed__incremental", "Ok1", "2026-11-28T09:00:00+00:00")
+    world.receiver.post(success)
+    world.worker.drain()
+    resolved = world.slack.messages[-1]
+    assert resolved.thread_ts == first.ts
+    assert resolved.text == (
+        ":white_check_mark: Resolved: job Ok1 of tenant 4821 on flow Xk2pQ9aLm completed at 2026-11-28 09:00:00 UTC "
+        "(it had failed 3 times)."
+    )
+    # Resolved: the next failure opens a new top-level alert.
+    world.receiver.post(failed_again("sync_failed__shopify_500", "Zc4Tx", "2026-11-28T10:00:00+00:00"))
+    world.worker.drain()
+    assert world.slack.messages[-1].thread_ts is None
+
+
+def test_hotglue_writes_carry_an_idempotency_key(world: World) -> None:
+    world.deliver("job_completed__full_sync")
+    keys = [r.headers.get("idempotency-key") for r in world.hotglue.requests if r.method != "GET"]
+    assert len(keys) == 3 and len(set(keys)) == 3 and all(k and len(k) == 32 for k in keys)
+
+
+def test_slack_is_paced_per_channel_by_the_sender(database_url: str) -> None:
+    with FakeHotGlue(api_key=API_KEY) as hotglue, FakeSlack(token=TOKEN) as slack:
+        receiver = Receiver(
+            database_url, slack_bot_token=TOKEN, slack_api_url=slack.url, hotglue_api_url=hotglue.url,
+            slack_min_interval_seconds=1.0, slack_pacing_horizon_seconds=1.5,
+        )
+        try:
+            for tenant in ("t1", "t2", "t3"):
+                receiver.post(dict(payload("etl_failed__transform"), tenant=tenant, s3_root=f"{tenant}/flows/F/jobs/1"))
+            worker = receiver.worker()
+            waits: list[float] = []
+            worker.clock, worker.sleep = (lambda: NOW), waits.append
+            worker.drain()
+            assert len(slack.messages) == 2  # the third channel slot is beyond the horizon
+            assert waits == [1.0]
+            with receiver.runtime.sessions() as session:
+                waiting = session.scalars(select(ActionRecord).where(ActionRecord.state == "pending")).one()
+            assert waiting.next_attempt_at == NOW + timedelta(seconds=2) and waiting.attempts == 0
+            worker.clock = lambda: NOW + timedelta(seconds=2)
+            worker.drain()
+            assert len(slack.messages) == 3
+        finally:
+            receiver.close()

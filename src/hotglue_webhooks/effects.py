@@ -7,6 +7,7 @@ would be sent, recorded, and not sent.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,10 +20,24 @@ from hotglue_webhooks.rules import (
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
     SLACK_POST,
+    SLACK_UPDATE,
 )
 
 if TYPE_CHECKING:
     from hotglue_webhooks.runtime import Environment
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+METADATA_EVENT_TYPE = "hotglue_webhooks_action"
+
+
+def idempotency_token(key: str) -> str:
+    """Return the short, header-safe form of an action's idempotency key (32 hex chars).
+
+    Sent with every write (HotGlue: ``Idempotency-Key`` header; Slack: message metadata),
+    so a peer or its log can tell a resend after a crash from a new action.
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class ActionImpossible(ValueError):
@@ -56,17 +71,19 @@ class Effects:
         self.slack = slack
         self.slack_dry_run = slack_dry_run
 
-    def execute(self, kind: str, params: Mapping[str, Any]) -> Outcome:
-        """Execute (or dry-run) one action.
+    def execute(self, kind: str, params: Mapping[str, Any], key: str = "") -> Outcome:
+        """Execute (or dry-run) one action; ``key`` is its idempotency key.
 
         Raises ``hotglue_webhooks.clients.errors.PeerError`` subclasses when the peer
         fails (``.transient`` says whether to retry) and ActionImpossible for an action
         that cannot run as recorded (unknown kind, missing tenant config section).
         """
         if kind == SLACK_POST:
-            return self._slack_post(params)
+            return self._slack_post(params, key)
+        if kind == SLACK_UPDATE:
+            return self._slack_update(params)
         if kind in _HOTGLUE_CALLS:
-            return self._hotglue(kind, params)
+            return self._hotglue(kind, params, key)
         raise ActionImpossible(f"unknown action kind {kind!r}")
 
     def preview(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,6 +96,10 @@ class Effects:
             return self.slack.post_message_request(
                 params["channel"], params["text"], params.get("blocks") or [], thread_ts=params.get("thread_ts")
             )
+        if kind == SLACK_UPDATE:
+            return self.slack.update_message_request(
+                params["channel"], params["ts"], params["text"], params.get("blocks") or []
+            )
         if kind not in _HOTGLUE_CALLS:
             raise ActionImpossible(f"unknown action kind {kind!r}")
         body = params["body"]
@@ -88,16 +109,28 @@ class Effects:
         build = getattr(client, f"{_HOTGLUE_CALLS[kind]}_request")
         return describe_request(build(params["env_id"], params["flow_id"], params["tenant"], body))
 
-    def _slack_post(self, params: Mapping[str, Any]) -> Outcome:
+    def _slack_post(self, params: Mapping[str, Any], key: str) -> Outcome:
         channel, text, blocks = params["channel"], params["text"], params.get("blocks") or []
         thread_ts = params.get("thread_ts")
-        request = self.slack.post_message_request(channel, text, blocks, thread_ts=thread_ts)
+        metadata = (
+            {"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_token(key)}}
+            if key
+            else None
+        )
+        request = self.slack.post_message_request(channel, text, blocks, thread_ts=thread_ts, metadata=metadata)
         if self.slack_dry_run:
             return Outcome(True, request, None)
-        posted = self.slack.post_message(channel, text, blocks, thread_ts=thread_ts)
+        posted = self.slack.post_message(channel, text, blocks, thread_ts=thread_ts, metadata=metadata)
         return Outcome(False, request, dict(posted))
 
-    def _hotglue(self, kind: str, params: Mapping[str, Any]) -> Outcome:
+    def _slack_update(self, params: Mapping[str, Any]) -> Outcome:
+        channel, ts, text, blocks = params["channel"], params["ts"], params["text"], params.get("blocks") or []
+        request = self.slack.update_message_request(channel, ts, text, blocks)
+        if self.slack_dry_run:
+            return Outcome(True, request, None)
+        return Outcome(False, request, dict(self.slack.update_message(channel, ts, text, blocks)))
+
+    def _hotglue(self, kind: str, params: Mapping[str, Any], key: str) -> Outcome:
         environment = self.environment(params.get("env_id"))
         client = environment.hotglue
         body = params["body"]
@@ -106,6 +139,8 @@ class Effects:
         method_name = _HOTGLUE_CALLS[kind]
         args = (params["env_id"], params["flow_id"], params["tenant"], body)
         request = getattr(client, f"{method_name}_request")(*args)
+        if key:
+            request.headers[IDEMPOTENCY_HEADER] = idempotency_token(key)
         described = describe_request(request)
         if environment.hotglue_dry_run:
             return Outcome(True, described, None)

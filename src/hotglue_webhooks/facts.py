@@ -7,32 +7,41 @@ Transient failures (``PeerError.transient``) propagate so the worker retries the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hotglue_webhooks.clients.errors import HotGlueError
 from hotglue_webhooks.clients.hotglue_api import HotGlueClient
 from hotglue_webhooks.redaction import Redactor
-from hotglue_webhooks.rules import FactNeeds, Facts, JobEvent, Schedule
+from hotglue_webhooks.rules import FactNeeds, Facts, JobEvent, OpenAlert, Schedule
 
 
 def gather_facts(
-    needs: FactNeeds, event: JobEvent, hotglue: HotGlueClient | None, no_client_reason: str = "no HotGlue API key"
+    needs: FactNeeds,
+    event: JobEvent,
+    hotglue: HotGlueClient | None,
+    no_client_reason: str = "no HotGlue API key",
+    open_alerts: Callable[[str, str], tuple[OpenAlert, ...]] | None = None,
 ) -> Facts:
     """Return the facts ``needs`` asks for about ``event``'s tenant.
 
-    ``hotglue`` None means no reads are possible: every need is listed in
-    ``Facts.unavailable`` with ``no_client_reason``. Raises HotGlueError when a read fails
-    transiently; a permanent failure of one read marks that fact unavailable.
+    ``hotglue`` None means no reads are possible: every HotGlue need is listed in
+    ``Facts.unavailable`` with ``no_client_reason``. ``open_alerts(tenant, flow_id)``
+    reads our own alert threads. Raises HotGlueError when a read fails transiently; a
+    permanent failure of one read marks that fact unavailable.
     """
     if needs.empty:
         return Facts()
     env_id, tenant = event.env_id or "", event.tenant or ""
+    alerts: tuple[OpenAlert, ...] = ()
+    if needs.open_alerts and open_alerts is not None and tenant and event.flow_id:
+        alerts = open_alerts(tenant, event.flow_id)
     unavailable: dict[str, str] = {}
     if hotglue is None or not env_id or not tenant:
         reason = no_client_reason if hotglue is None else "event has no env_id or tenant"
         for name in _need_names(needs):
             unavailable[name] = reason
-        return Facts(unavailable=unavailable)
+        return Facts(unavailable=unavailable, open_alerts=alerts)
 
     def read(name: str, call: Any, *args: Any) -> Any:
         try:
@@ -91,6 +100,7 @@ def gather_facts(
         linked_targets=linked_targets,
         source_state=source_state,
         unavailable=unavailable,
+        open_alerts=alerts,
     )
 
 
@@ -122,4 +132,8 @@ def facts_for_record(facts: Facts, redactor: Redactor) -> dict[str, Any]:
         "linked_targets": {flow: list(names) for flow, names in facts.linked_targets.items()},
         "source_state_empty": {flow: not state for flow, state in facts.source_state.items()},
         "unavailable": dict(facts.unavailable),
+        "open_alerts": [
+            {"thread_key": a.thread_key, "ts": a.ts, "count": a.count, "first_at": a.first_at.isoformat()}
+            for a in facts.open_alerts
+        ],
     }

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
     purge_batch_size: int = Field(default=500, ge=1)
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    slack_min_interval_seconds: float = Field(default=1.0, ge=0)
+    """Messages to one Slack channel are sent at least this far apart (Slack: ~1/s/channel)."""
+    slack_pacing_horizon_seconds: float = Field(default=5.0, ge=0)
+    """A worker waits in place for a channel slot at most this long, else comes back later."""
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     redact_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=tuple(sorted(DEFAULT_SECRET_KEYS)), min_length=1)

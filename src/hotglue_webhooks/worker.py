@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from hotglue_webhooks.effects import ActionImpossible, Effects
 from hotglue_webhooks.facts import facts_for_record, gather_facts
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
-from hotglue_webhooks.rules import Decision, Facts, JobEvent, RulesConfig, decide, needed_facts
+from hotglue_webhooks.rules import SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, RulesConfig, decide, needed_facts
 from hotglue_webhooks.settings import Settings
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.models import (
@@ -50,12 +51,14 @@ from hotglue_webhooks.storage.models import (
     Event,
 )
 from hotglue_webhooks.storage.queue import claim_next, release, renew_lease
+from hotglue_webhooks.storage.slack_state import open_alerts, record_alert, reserve_slot
 
 if TYPE_CHECKING:
     from hotglue_webhooks.runtime import Environment
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 
+SLACK_KINDS = (SLACK_POST, SLACK_UPDATE)
 # How soon to look again at an event whose action waits for a dependency of another event.
 DEPENDENCY_WAIT_SECONDS = 5.0
 MAX_ERROR_CHARS = 2000
@@ -88,6 +91,7 @@ class Worker:
         environment: Callable[[str | None], Environment],
         redactor: Redactor,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -96,6 +100,7 @@ class Worker:
         self.environment = environment
         self.redactor = redactor
         self.clock = clock
+        self.sleep = sleep
         self.retry = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
         self.name = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 
@@ -174,19 +179,27 @@ class Worker:
             else:
                 release(session, event_id, owner, state=EVENT_RETRYING, next_attempt_at=next_at)
 
-    def plan(self, job: JobEvent) -> tuple[Facts, Decision]:
+    def plan(self, job: JobEvent, order: tuple[datetime, int] | None = None) -> tuple[Facts, Decision]:
         """Read the facts ``job`` needs from HotGlue and decide; execute nothing.
 
-        Raises PeerError when a read fails transiently.
+        ``order`` is the stored event's (``order_at``, id): our own alert threads count as
+        facts only when opened before it. Raises PeerError when a read fails transiently.
         """
         environment = self.environment(job.env_id)
         if environment.flagged:
             return Facts(), Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
-        facts = gather_facts(needed_facts(job, self.rules), job, environment.reader)
+        facts = gather_facts(
+            needed_facts(job, self.rules), job, environment.reader,
+            open_alerts=lambda tenant, flow_id: open_alerts(self.sessions, tenant, flow_id, before=order),
+        )
         return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
     def _decide_and_record(self, event_id: int, job: JobEvent) -> Decision:
-        facts, decision = self.plan(job)
+        with self.sessions() as session:
+            event = session.get(Event, event_id)
+            assert event is not None
+            order = (event.order_at, event.id)
+        facts, decision = self.plan(job, order)
         for attempt in range(3):
             try:
                 self._record_decision(event_id, decision, facts_for_record(facts, self.redactor))
@@ -303,8 +316,36 @@ class Worker:
             return None
         return "waiting"
 
+    def _paced(self, action: ActionRecord) -> datetime | None:
+        """Wait for the action's Slack channel slot; return a later time to come back, or None.
+
+        Slack allows about one message per second per channel: the sender paces itself
+        (across all worker processes) rather than retrying into 429s.
+        """
+        if action.kind not in SLACK_KINDS or self.effects.slack_dry_run:
+            return None
+        channel = str(action.params.get("channel"))
+        now = self.clock()
+        reserved, at = reserve_slot(
+            self.sessions, channel, now, self.settings.slack_min_interval_seconds,
+            self.settings.slack_pacing_horizon_seconds,
+        )
+        if not reserved:
+            with write_session(self.sessions) as session:
+                record = session.get(ActionRecord, action.id)
+                assert record is not None
+                record.next_attempt_at = at
+            return at
+        wait = (at - now).total_seconds()
+        if wait > 0:
+            self.sleep(wait)
+        return None
+
     def _execute(self, action: ActionRecord, bound: Any) -> datetime | None:
         """Execute one action; return its next attempt time if it must be retried."""
+        later = self._paced(action)
+        if later is not None:
+            return later
         attempts = action.attempts + 1
         with write_session(self.sessions) as session:
             record = session.get(ActionRecord, action.id)
@@ -316,7 +357,7 @@ class Worker:
             record.updated_at = self.clock()
         log_action = bound.bind(action=action.kind, key=action.idempotency_key, attempt=attempts)
         try:
-            outcome = self.effects.execute(action.kind, action.params)
+            outcome = self.effects.execute(action.kind, action.params, action.idempotency_key)
         except PeerError as error:
             return self._failed(action.id, attempts, str(error), error.transient, error.retry_after, log_action)
         except ActionImpossible as error:
@@ -325,10 +366,15 @@ class Worker:
             log_action.exception("action_crashed")
             return self._failed(action.id, attempts, f"{type(error).__name__}: {error}", True, None, log_action)
         state = ACTION_DRY_RUN if outcome.dry_run else ACTION_DONE
+        alert = action.params.get("alert")
         self._finish(
             action.id, state,
             request=self.redactor.redact(outcome.request),
             response=self.redactor.redact(outcome.response) if outcome.response is not None else None,
+            # The alert thread is recorded with the outcome, in one transaction.
+            alert=(alert, outcome.response, action.params, self._order_of(action.event_id))
+            if alert and outcome.response
+            else None,
         )
         log_action.info("action_" + state)
         return None
@@ -354,6 +400,12 @@ class Worker:
         bound.error("action_dead", error=error)
         return None
 
+    def _order_of(self, event_id: int) -> tuple[datetime, int]:
+        with self.sessions() as session:
+            event = session.get(Event, event_id)
+            assert event is not None
+            return event.order_at, event.id
+
     def _finish(
         self,
         action_id: int,
@@ -362,11 +414,14 @@ class Worker:
         error: str | None = None,
         request: dict[str, Any] | None = None,
         response: dict[str, Any] | None = None,
+        alert: tuple[Any, Any, Any, Any] | None = None,
     ) -> None:
         now = self.clock()
         with write_session(self.sessions) as session:
             record = session.get(ActionRecord, action_id)
             assert record is not None
+            if alert is not None:
+                record_alert(session, *alert, now=now)
             record.state = state
             record.updated_at = now
             record.completed_at = now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,12 +67,17 @@ def slack(key: str, text: str, deps: tuple[str, ...] = ()) -> tuple[Any, ...]:
     return (SLACK_POST, key, deps, CHANNEL, text)
 
 
+def without_alerts(needs: FactNeeds) -> FactNeeds:
+    """Drop the open-alerts need (every completed or failed job of a tenant's flow asks for it)."""
+    return dataclasses.replace(needs, open_alerts=False)
+
+
 def outcome(decision: Decision) -> list[tuple[Any, ...]]:
     """Return the actions as comparable tuples: Slack by channel and exact text, HotGlue by params."""
     rows: list[tuple[Any, ...]] = []
     for action in decision.actions:
         if action.kind == SLACK_POST:
-            assert set(action.params) == {"channel", "text", "blocks"}
+            assert set(action.params) - {"alert", "thread_ts"} == {"channel", "text", "blocks"}
             assert_valid_blocks(action.params)
             rows.append(
                 (action.kind, action.key, action.depends_on, action.params["channel"], action.params["text"])
@@ -113,8 +120,12 @@ def test_failures_send_one_alert(name: str) -> None:
     key, text = FAILURE_TEXT[name]
     ev = make_event(name)
 
-    assert needed_facts(ev, config) == FactNeeds()
-    assert outcome(decide(ev, Facts(), config, NOW, CHANNEL)) == [slack(f"{key}|failure_alert|slack", text)]
+    assert needed_facts(ev, config) == FactNeeds(open_alerts=True)  # to thread a repeat
+    decision = decide(ev, Facts(), config, NOW, CHANNEL)
+    assert outcome(decision) == [slack(f"{key}|failure_alert|slack", text)]
+    alert = decision.actions[0].params["alert"]
+    assert alert["op"] == "open"
+    assert alert["thread_key"] == f"{ev.env_id}|{ev.tenant}|{ev.flow_id}|{alert['fingerprint']}"
 
 
 @pytest.mark.parametrize(
@@ -134,7 +145,7 @@ def test_failures_send_one_alert(name: str) -> None:
 def test_stored_without_action(name: str, why: str) -> None:
     ev = make_event(name)
 
-    assert needed_facts(ev, config) == FactNeeds()
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds()
     assert decide(ev, Facts(), config, NOW, CHANNEL) == Decision(actions=(), notes=("no rule matched", why))
 
 
@@ -148,7 +159,7 @@ def test_full_sync_enables_schedule_links_target_and_starts_one_job() -> None:
         source_state={SOURCE: None},
     )
 
-    assert needed_facts(ev, config) == FactNeeds(
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds(
         tenant_config=True,
         schedules=frozenset({SOURCE}),
         linked_targets=frozenset({SOURCE}),
@@ -269,7 +280,7 @@ def test_incremental_named_full_sync_enables_schedule_and_links_only(
         linked_targets={SOURCE: ("other",)},
     )
 
-    assert needed_facts(ev, config) == FactNeeds(
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds(
         tenant_config=True, schedules=frozenset({SOURCE}), linked_targets=frozenset({SOURCE})
     )
     decision = decide(ev, facts, config, NOW, CHANNEL)
@@ -306,7 +317,7 @@ def test_exact_token_401_turns_off_every_schedule_of_the_tenant() -> None:
     )
     off = [f"{TOKEN}|exact_token_401|schedule:Rb7TnE4wz", f"{TOKEN}|exact_token_401|schedule:Vd3HsW8qc"]
 
-    assert needed_facts(ev, config) == FactNeeds(
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds(
         linked_flows=True, schedules_of_linked_flows=True, schedules=frozenset({"Rb7TnE4wz"})
     )
     decision = decide(ev, facts, config, NOW, CHANNEL)
@@ -380,7 +391,7 @@ def test_exact_token_401_with_unreadable_schedules_turns_nothing_off_and_says_so
 def test_buy_order_report_counts_distinct_hashes() -> None:
     ev = make_event("job_completed__exact_buy_orders_failed")
 
-    assert needed_facts(ev, config) == FactNeeds()
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds()
     assert outcome(decide(ev, Facts(), config, NOW, CHANNEL)) == [
         slack(
             "3310/flows/Vd3HsW8qc/jobs/2026/11/6/28/08/Bo9xQ|JOB_COMPLETED|buy_order_report|slack",
@@ -524,7 +535,7 @@ def test_target_in_another_flow_gets_its_schedule_after_the_link() -> None:
         source_state={"Tg1": {}},
     )
 
-    assert needed_facts(ev, config) == FactNeeds(
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds(
         tenant_config=True,
         schedules=frozenset({SOURCE, "Tg1"}),
         linked_targets=frozenset({"Tg1"}),
@@ -636,7 +647,7 @@ def test_missing_link_config_skips_the_link_and_the_job() -> None:
 def test_unknown_or_odd_events_match_no_rule(overrides: dict[str, Any], why: str) -> None:
     ev = make_event("job_completed__full_sync", **overrides)
 
-    assert needed_facts(ev, config) == FactNeeds()
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds()
     assert decide(ev, Facts(), config, NOW, CHANNEL) == Decision(actions=(), notes=("no rule matched", why))
 
 
@@ -678,7 +689,7 @@ def test_odd_typed_fields_never_raise() -> None:
 def test_event_without_env_or_tenant_only_alerts() -> None:
     ev = make_event("sync_failed__exact_token_401", env_id=None)
 
-    assert needed_facts(ev, config) == FactNeeds()
+    assert without_alerts(needed_facts(ev, config)) == FactNeeds()
     decision = decide(ev, NOT_READ, config, NOW, CHANNEL)
     assert [a.kind for a in decision.actions] == [SLACK_POST, SLACK_POST]
     assert (

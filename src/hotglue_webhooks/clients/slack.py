@@ -239,12 +239,15 @@ class SlackClient:
         text: str,
         blocks: Sequence[Mapping[str, Any]] | None = None,
         thread_ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Describe the exact ``chat.postMessage`` call :meth:`post_message` would make.
 
         Returns ``{"method": "POST", "url": "{base_url}chat.postMessage", "headers":
         {"Authorization": "[redacted]", "Content-Type": ...}, "json": body}``; the body is
-        already cut to Slack's limits (:func:`fit_message`).
+        already cut to Slack's limits (:func:`fit_message`). ``metadata`` is Slack's message
+        metadata (``{"event_type": str, "event_payload": dict}``,
+        https://api.slack.com/metadata/using).
         """
         fitted_text, fitted_blocks = fit_message(text, blocks)
         body: dict[str, Any] = {"channel": channel, "text": fitted_text}
@@ -252,6 +255,8 @@ class SlackClient:
             body["blocks"] = fitted_blocks
         if thread_ts:
             body["thread_ts"] = thread_ts
+        if metadata:
+            body["metadata"] = dict(metadata)
         return self._describe("chat.postMessage", body)
 
     def update_message_request(
@@ -286,6 +291,7 @@ class SlackClient:
         text: str,
         blocks: Sequence[Mapping[str, Any]] | None = None,
         thread_ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> dict[str, str]:
         """Post a message (a thread reply with ``thread_ts``); return ``{"channel", "ts"}``.
 
@@ -293,7 +299,7 @@ class SlackClient:
         the id, which chat.update needs. Sends exactly :meth:`post_message_request`'s body.
         Raises :class:`~.errors.SlackError`.
         """
-        return self._call(self.post_message_request(channel, text, blocks, thread_ts))
+        return self._call(self.post_message_request(channel, text, blocks, thread_ts, metadata))
 
     def update_message(
         self,

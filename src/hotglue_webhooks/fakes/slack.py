@@ -45,6 +45,8 @@ class SlackMessage:
     blocks: list[Any] | None
     thread_ts: str | None = None
     history: list[tuple[str | None, list[Any] | None]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    """Message metadata as posted (the receiver puts its action's idempotency key there)."""
 
 
 def _ok(body: Mapping[str, Any]) -> _Answer:
@@ -193,6 +195,7 @@ class FakeSlack(FakeServer):
             text=text,
             blocks=copy.deepcopy(blocks),
             thread_ts=str(thread_ts) if thread_ts else None,
+            metadata=copy.deepcopy(args["metadata"]) if isinstance(args.get("metadata"), dict) else None,
         )
         self._messages.append(message)
         echoed: dict[str, Any] = {"type": "message", "text": text, "ts": message.ts}

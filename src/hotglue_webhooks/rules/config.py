@@ -25,7 +25,8 @@ EXACT_TOKEN_401 = "exact_token_401"
 BUY_ORDER_REPORT = "buy_order_report"
 FULL_SYNC = "full_sync"
 FULL_SYNC_MARKER = "full_sync_marker"
-RULE_NAMES = (FAILURE_ALERT, EXACT_TOKEN_401, BUY_ORDER_REPORT, FULL_SYNC, FULL_SYNC_MARKER)
+ALERT_RESOLVED = "alert_resolved"
+RULE_NAMES = (FAILURE_ALERT, EXACT_TOKEN_401, BUY_ORDER_REPORT, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED)
 
 _NON_EMPTY = {"type": "string", "minLength": 1}
 
@@ -74,6 +75,10 @@ class SlackRules(_Section):
     """Channel for every message; unset means the environment's channel (``HGW_SLACK_CHANNEL``)."""
     channels_by_rule: dict[str, str] = Field(default_factory=dict)
     """Rule name → channel, overriding ``channel`` for that rule's messages."""
+    repeat_window_hours: float = Field(default=24.0, ge=0)
+    """The same tenant, flow and error failing again within this many hours of the first
+    alert is a reply in that alert's thread (and the alert shows a count), not a new
+    message. 0 turns threading off."""
 
     @field_validator("channels_by_rule")
     @classmethod

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hotglue_webhooks.rules import messages
 from hotglue_webhooks.rules.buy_orders import read_buy_orders
 from hotglue_webhooks.rules.config import (
+    ALERT_RESOLVED,
     BUY_ORDER_REPORT,
     EXACT_TOKEN_401,
     FAILURE_ALERT,
@@ -25,17 +26,23 @@ from hotglue_webhooks.rules.config import (
 )
 from hotglue_webhooks.rules.exact import find_token_401
 from hotglue_webhooks.rules.markers import find_marker
+from hotglue_webhooks.rules.alerts import fingerprint, thread_key
 from hotglue_webhooks.rules.model import (
+    ALERT_OPEN,
+    ALERT_REPEAT,
+    ALERT_RESOLVE,
     CONFIG_PLACEHOLDER,
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
     SLACK_POST,
+    SLACK_UPDATE,
     Action,
     Decision,
     FactNeeds,
     Facts,
     JobEvent,
+    OpenAlert,
 )
 from hotglue_webhooks.rules.tenant_config import config_problems
 
@@ -60,7 +67,7 @@ IGNORED_STATUSES = frozenset(
 
 _FAILED_RULES = (FAILURE_ALERT, EXACT_TOKEN_401)
 STATUS_RULES: dict[str, tuple[str, ...]] = {
-    JOB_COMPLETED: (BUY_ORDER_REPORT, EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER),
+    JOB_COMPLETED: (BUY_ORDER_REPORT, EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED),
     # HotGlue has no JOB_FAILED: a failed job ends on one of these (REFERENCE §1). A future
     # *_FAILED status not listed here gets the same rules (see _candidate_rules).
     "DISCOVER_FAILED": _FAILED_RULES,
@@ -98,7 +105,7 @@ def decide(
     for name in matched:
         plan.rule = name
         RULES[name].plan(plan)
-    if not matched:
+    if not plan.actions and not plan.notes:  # e.g. a success with no open alert to resolve
         return Decision(actions=(), notes=(NO_RULE_MATCHED, _why_no_rule(event, config)))
     return Decision(actions=tuple(plan.actions), notes=tuple(plan.notes))
 
@@ -131,9 +138,23 @@ class _Plan:
             self.actions.append(Action(kind, key, params, self.rule, tuple(depends_on)))
         return key
 
-    def slack(self, what: str, message: messages.SlackMessage, depends_on: Iterable[str] = ()) -> str:
-        channel = self.config.channel_for(self.rule, self.default_channel)
-        return self.add(SLACK_POST, self.key(what), message.params(channel), depends_on)
+    def slack(
+        self,
+        what: str,
+        message: messages.SlackMessage,
+        depends_on: Iterable[str] = (),
+        *,
+        thread: OpenAlert | None = None,
+        alert: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Post ``message``: to the rule's channel, or as a reply in ``thread``."""
+        if thread is None:
+            params = message.params(self.config.channel_for(self.rule, self.default_channel))
+        else:
+            params = {**message.params(thread.channel), "thread_ts": thread.ts}
+        if alert is not None:
+            params["alert"] = dict(alert)
+        return self.add(SLACK_POST, self.key(what), params, depends_on)
 
     def hotglue(
         self,
@@ -170,13 +191,90 @@ def _plan_failure_alert(p: _Plan) -> None:
     event = p.event
     export = _is_buy_order_export(event, p.config)
     report = read_buy_orders(event.payload, p.config.buy_orders.streams) if export else None
-    p.slack("slack", messages.failure_alert(event, buy_order_export=export, report=report))
+    alert = messages.failure_alert(event, buy_order_export=export, report=report)
+    print_ = fingerprint(event.status, messages.telling_line(messages.scrub(event.message or "")))
+    key = thread_key(event, print_)
+    open_alert = _open_alert(p, print_)
+    if open_alert is not None:
+        count = open_alert.count + 1
+        reply = p.slack(
+            "slack",
+            messages.failure_repeat(event, count),
+            thread=open_alert,
+            alert={"op": ALERT_REPEAT, "thread_key": open_alert.thread_key, "at": event.last_updated},
+        )
+        update = messages.repeat_count_update(open_alert, count, event)
+        p.add(
+            SLACK_UPDATE,
+            p.key("slack_update"),
+            {"channel": open_alert.channel, "ts": open_alert.ts, "text": update.text, "blocks": update.blocks},
+            depends_on=(reply,),
+        )
+        p.note(
+            f"failure #{count} like this since {open_alert.first_at:%Y-%m-%d %H:%M} UTC: "
+            "a reply in the first alert's thread, and the alert shows the count"
+        )
+        return
+    opened = {"op": ALERT_OPEN, "thread_key": key, "tenant": event.tenant, "flow_id": event.flow_id}
+    opened |= {"fingerprint": print_, "at": event.last_updated}
+    p.slack("slack", alert, alert=opened)
     note = f"Slack alert for {event.status}"
     if export and report is None:
         note += "; number of failed buy orders unknown: no report in the payload"
     elif report is not None:
         note += f"; {report.failed} of {report.orders} buy orders failed"
     p.note(note)
+
+
+def _open_alert(p: _Plan, print_: str) -> OpenAlert | None:
+    """Return the open alert thread this failure belongs in, if threading is on."""
+    window = timedelta(hours=p.config.slack.repeat_window_hours)
+    if not window:
+        return None
+    # The failure's own time, not the receipt: a late delivery is still judged by when it failed.
+    when = _parse_time(p.event.last_updated) or _aware(p.now)
+    for alert in p.facts.open_alerts:
+        if alert.fingerprint == print_ and alert.first_at >= when - window:
+            return alert
+    return None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _aware(moment)
+
+
+def _alert_needs(event: JobEvent, config: RulesConfig) -> FactNeeds:
+    return FactNeeds(open_alerts=bool(event.tenant and event.flow_id))
+
+
+def _failure_needs(event: JobEvent, config: RulesConfig) -> FactNeeds:
+    return _alert_needs(event, config) if config.slack.repeat_window_hours else FactNeeds()
+
+
+def _can_resolve(event: JobEvent, config: RulesConfig) -> bool:
+    return bool(event.tenant and event.flow_id)
+
+
+def _plan_alert_resolved(p: _Plan) -> None:
+    """A finished job of a tenant's flow closes that flow's open alert threads."""
+    for alert in p.facts.open_alerts:
+        p.slack(
+            f"slack:resolved:{alert.thread_key}",
+            messages.alert_resolved(p.event, alert),
+            thread=alert,
+            alert={"op": ALERT_RESOLVE, "thread_key": alert.thread_key},
+        )
+        p.note(f"resolves the alert thread of {alert.count} failure(s) since {alert.first_at:%Y-%m-%d %H:%M} UTC")
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
 # --- Exact refused the refresh token -----------------------------------------------------
@@ -534,6 +632,7 @@ def _union(a: FactNeeds, b: FactNeeds) -> FactNeeds:
         schedules=a.schedules | b.schedules,
         linked_targets=a.linked_targets | b.linked_targets,
         source_state=a.source_state | b.source_state,
+        open_alerts=a.open_alerts or b.open_alerts,
     )
 
 
@@ -554,12 +653,13 @@ def _has_exact_401(event: JobEvent, config: RulesConfig) -> bool:
 
 
 RULES: dict[str, _Rule] = {
-    FAILURE_ALERT: _Rule(_is_failure, _no_needs, _plan_failure_alert),
+    FAILURE_ALERT: _Rule(_is_failure, _failure_needs, _plan_failure_alert),
     EXACT_TOKEN_401: _Rule(_has_exact_401, _exact_401_needs, _plan_exact_401),
     # On EXPORT_FAILED the buy-order count goes into the failure alert: one message, not two.
     BUY_ORDER_REPORT: _Rule(_is_completed_export, _no_needs, _plan_buy_order_report),
     FULL_SYNC: _Rule(_is_full_sync, _full_sync_needs, _plan_full_sync),
     FULL_SYNC_MARKER: _Rule(_is_marked_full_sync, _marker_needs, _plan_marked_full_sync),
+    ALERT_RESOLVED: _Rule(_can_resolve, _alert_needs, _plan_alert_resolved),
 }
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hotglue_webhooks.rules.buy_orders import BuyOrderReport
-from hotglue_webhooks.rules.model import JobEvent, Schedule
+from hotglue_webhooks.rules.model import JobEvent, OpenAlert, Schedule
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -87,6 +87,49 @@ def failure_alert(
     if buy_order_export:
         blocks.extend(_buy_order_blocks(report))
     return _message(text, blocks)
+
+
+def failure_repeat(event: JobEvent, count: int) -> SlackMessage:
+    """Return the thread reply for the ``count``-th failure of an alert already in Slack."""
+    error = telling_line(scrub(event.message or ""))
+    when = _when(event.last_updated)
+    text = f":repeat: Failed again ({_ordinal(count)} time): {_v(event.status)}, job {_v(event.job_id)} at {when}"
+    text += f": {_v(error, _LINE_LIMIT)}" if error else "."
+    return _message(text, [_section(escape(text))])
+
+
+def repeat_count_update(alert: OpenAlert, count: int, event: JobEvent) -> SlackMessage:
+    """Return the top-level alert as posted, with a line counting its repeats (``chat.update``)."""
+    line = (
+        f":repeat: Failed {count} times since {_when(alert.first_at.isoformat())}, "
+        f"last at {_when(event.last_updated)} (job {_v(event.job_id)}). Details in the thread."
+    )
+    blocks = [dict(block) for block in alert.blocks if not _is_count_block(block)]
+    blocks.append({**_context(line), "block_id": _COUNT_BLOCK_ID})
+    base = alert.text.split("\n:repeat: ", 1)[0]
+    return _message(f"{base}\n{line}", blocks)
+
+
+def alert_resolved(event: JobEvent, alert: OpenAlert) -> SlackMessage:
+    """Return the thread reply saying the tenant's flow ran successfully again."""
+    times = "once" if alert.count == 1 else f"{alert.count} times"
+    text = (
+        f":white_check_mark: Resolved: job {_v(event.job_id)} of tenant {_v(event.tenant)} on flow "
+        f"{_v(event.flow_id)} completed at {_when(event.last_updated)} (it had failed {times})."
+    )
+    return _message(text, [_section(escape(text))])
+
+
+_COUNT_BLOCK_ID = "hotglue-webhooks-repeat-count"
+
+
+def _is_count_block(block: Mapping[str, Any]) -> bool:
+    return block.get("block_id") == _COUNT_BLOCK_ID
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def exact_token_401(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 FAILED_SUFFIX = "_FAILED"
@@ -28,7 +29,18 @@ CONFIG_PLACEHOLDER = "{config}"
 HOTGLUE_START_JOB = "hotglue.start_job"
 """params: ``{"env_id", "flow_id", "tenant", "body": {"tap": str, "job_name": str, ...}}``"""
 
-ACTION_KINDS = frozenset({SLACK_POST, HOTGLUE_PUT_SCHEDULE, HOTGLUE_LINK_TARGET, HOTGLUE_START_JOB})
+SLACK_UPDATE = "slack.update_message"
+"""params: ``{"channel": str (Slack's channel id), "ts": str, "text": str, "blocks": list[dict]}``"""
+
+ACTION_KINDS = frozenset({SLACK_POST, SLACK_UPDATE, HOTGLUE_PUT_SCHEDULE, HOTGLUE_LINK_TARGET, HOTGLUE_START_JOB})
+
+# A Slack action may carry ``params["alert"]`` = ``{"op": ..., "thread_key": str, ...}``:
+# after it succeeds the worker records the alert thread ("open": a new top-level alert,
+# with "tenant", "flow_id", "fingerprint"; "repeat": one more failure in the thread;
+# "resolve": the tenant's flow succeeded again).
+ALERT_OPEN = "open"
+ALERT_REPEAT = "repeat"
+ALERT_RESOLVE = "resolve"
 
 
 def _text(value: Any) -> str | None:
@@ -121,6 +133,29 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class OpenAlert:
+    """A failure alert this receiver posted that is not resolved yet (from our own records).
+
+    Only alerts opened by events *before* the one being decided (in processing order)
+    are facts of it, so a replay neither repeats its own alert nor resolves later ones.
+
+    ``channel`` is Slack's channel id and ``ts`` the message's ts, as ``chat.postMessage``
+    answered; ``count`` is how many failures the thread holds; times are aware UTC.
+    ``text`` and ``blocks`` are the top-level message as posted, for ``chat.update``.
+    """
+
+    thread_key: str
+    fingerprint: str
+    channel: str
+    ts: str
+    count: int
+    first_at: datetime
+    last_at: datetime
+    text: str
+    blocks: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class FactNeeds:
     """What :func:`decide` will need to know about the tenant, by flow id.
 
@@ -134,11 +169,14 @@ class FactNeeds:
     schedules: frozenset[str] = frozenset()
     linked_targets: frozenset[str] = frozenset()
     source_state: frozenset[str] = frozenset()
+    open_alerts: bool = False
+    """The tenant's unresolved alerts on the event's flow (our own records, not HotGlue)."""
 
     @property
     def empty(self) -> bool:
         return not (
-            self.tenant_config
+            self.open_alerts
+            or self.tenant_config
             or self.linked_flows
             or self.schedules_of_linked_flows
             or self.schedules
@@ -165,6 +203,8 @@ class Facts:
     linked_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source_state: Mapping[str, Any] = field(default_factory=dict)
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    open_alerts: tuple[OpenAlert, ...] = ()
+    """Unresolved alerts of the event's tenant and flow, oldest first."""
 
 
 @dataclass(frozen=True)

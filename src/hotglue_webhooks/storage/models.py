@@ -182,3 +182,47 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class SlackThread(Base):
+    """A failure alert in Slack whose thread collects the repeats of the same failure.
+
+    ``thread_key`` is the env, tenant, flow and error fingerprint (see
+    ``rules/alerts.py``); ``channel`` is Slack's channel id and ``ts`` the alert's ts, as
+    ``chat.postMessage`` answered. ``text``/``blocks`` are the alert as posted, so that
+    ``chat.update`` can add the count. An alert is open until ``resolved_at``.
+    """
+
+    __tablename__ = "slack_threads"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    thread_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    tenant: Mapped[str | None] = mapped_column(String(255))
+    flow_id: Mapped[str | None] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    opened_event_id: Mapped[int] = mapped_column(Id, nullable=False)
+    opened_order_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    """The opening event's place in its tenant's processing order (``order_at``, id): only
+    events after it see the thread. No foreign key: threads outlive purged events."""
+    channel: Mapped[str] = mapped_column(String(255), nullable=False)
+    ts: Mapped[str] = mapped_column(String(64), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    blocks: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_slack_threads_tenant_flow", "tenant", "flow_id", "resolved_at"),
+        Index("ix_slack_threads_key", "thread_key"),
+    )
+
+
+class SlackPacing(Base):
+    """The next moment a message may go to ``channel`` (shared by every worker process)."""
+
+    __tablename__ = "slack_pacing"
+
+    channel: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

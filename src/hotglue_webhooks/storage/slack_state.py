@@ -1,0 +1,133 @@
+"""Our own Slack bookkeeping: open alert threads, and per-channel pacing.
+
+Pacing: Slack allows about one message per second per channel
+(https://api.slack.com/methods/chat.postMessage#rate_limiting); the sender paces itself
+instead of retrying into 429s. The next free moment of each channel lives in the
+database, so every worker process shares it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotglue_webhooks.ingest import parse_time
+from hotglue_webhooks.rules import ALERT_OPEN, ALERT_REPEAT, ALERT_RESOLVE, OpenAlert
+from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.models import SlackPacing, SlackThread
+
+
+def open_alerts(
+    sessions: sessionmaker[Session], tenant: str, flow_id: str, before: tuple[datetime, int] | None = None
+) -> tuple[OpenAlert, ...]:
+    """Return the unresolved alert threads of a tenant's flow, oldest first.
+
+    ``before`` = (``order_at``, id) of the event being decided: only threads opened by
+    events earlier in processing order are returned. None returns all.
+    """
+    query = select(SlackThread).where(
+        SlackThread.tenant == tenant, SlackThread.flow_id == flow_id, SlackThread.resolved_at.is_(None)
+    )
+    if before is not None:
+        order_at, event_id = before
+        query = query.where(
+            or_(
+                SlackThread.opened_order_at < order_at,
+                and_(SlackThread.opened_order_at == order_at, SlackThread.opened_event_id < event_id),
+            )
+        )
+    with sessions() as session:
+        rows = session.scalars(query.order_by(SlackThread.first_at, SlackThread.id))
+        return tuple(
+            OpenAlert(
+                thread_key=row.thread_key,
+                fingerprint=row.fingerprint,
+                channel=row.channel,
+                ts=row.ts,
+                count=row.count,
+                first_at=row.first_at,
+                last_at=row.last_at,
+                text=row.text,
+                blocks=tuple(row.blocks),
+            )
+            for row in rows
+        )
+
+
+def record_alert(
+    session: Session,
+    alert: Mapping[str, Any],
+    posted: Mapping[str, Any],
+    params: Mapping[str, Any],
+    opener: tuple[datetime, int],
+    now: datetime,
+) -> None:
+    """Apply one successful alert message to the threads (within the caller's transaction).
+
+    ``alert`` is the action's ``params["alert"]``; ``posted`` is Slack's answer
+    (``channel`` id and ``ts``); ``opener`` is the event's (``order_at``, id). "open" starts a thread, "repeat" counts one more failure,
+    "resolve" closes every open thread with that key.
+    """
+    op, key = alert.get("op"), str(alert.get("thread_key"))
+    at = parse_time(alert.get("at") if isinstance(alert.get("at"), str) else None) or now
+    if op == ALERT_OPEN:
+        session.add(
+            SlackThread(
+                thread_key=key,
+                tenant=alert.get("tenant"),
+                flow_id=alert.get("flow_id"),
+                fingerprint=str(alert.get("fingerprint")),
+                opened_order_at=opener[0],
+                opened_event_id=opener[1],
+                channel=str(posted.get("channel") or params["channel"]),
+                ts=str(posted["ts"]),
+                text=params["text"],
+                blocks=list(params.get("blocks") or []),
+                count=1,
+                first_at=at,
+                last_at=at,
+            )
+        )
+        return
+    for row in session.scalars(
+        select(SlackThread).where(SlackThread.thread_key == key, SlackThread.resolved_at.is_(None))
+    ):
+        if op == ALERT_REPEAT:
+            row.count += 1
+            row.last_at = max(row.last_at, at)
+        elif op == ALERT_RESOLVE:
+            row.resolved_at = now
+
+
+def reserve_slot(
+    sessions: sessionmaker[Session], channel: str, now: datetime, interval_seconds: float, horizon_seconds: float
+) -> tuple[bool, datetime]:
+    """Reserve the next free moment to post to ``channel``.
+
+    Returns ``(True, at)`` when a slot within ``horizon_seconds`` of ``now`` was reserved
+    (send at ``at``), or ``(False, at)`` without reserving when the channel is booked until
+    ``at`` (try again then). Slots are ``interval_seconds`` apart.
+    """
+    for _ in range(3):
+        try:
+            with write_session(sessions) as session:
+                query = select(SlackPacing).where(SlackPacing.channel == channel)
+                if session.get_bind().dialect.name == "postgresql":
+                    query = query.with_for_update()
+                row = session.scalar(query)
+                if row is None:
+                    session.add(SlackPacing(channel=channel, next_at=now + timedelta(seconds=interval_seconds)))
+                    return True, now
+                slot = max(row.next_at, now)
+                if (slot - now).total_seconds() > horizon_seconds:
+                    return False, slot
+                row.next_at = slot + timedelta(seconds=interval_seconds)
+                return True, slot
+        except IntegrityError:
+            continue  # another worker created the row first; read it again
+    return False, now + timedelta(seconds=interval_seconds)
