@@ -65,6 +65,9 @@ def main() -> None:
 @main.command()
 def serve() -> None:
     """Run the web server and one worker together (the embedded default)."""
+    from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
+
+    use_multiprocess_dir()  # before prometheus-client loads: /metrics then counts web and worker
     runtime = _runtime(migrate=True)
     settings = runtime.settings
     runtime.close()
@@ -105,13 +108,20 @@ def _banner(settings: Settings) -> None:
     click.echo(f"  HotGlue:   {'dry-run' if settings.hotglue_dry_run else settings.hotglue_api_url}", err=True)
     click.echo(f"  Slack:     {'dry-run' if settings.slack_dry_run else settings.slack_channel}", err=True)
     if not settings.admin_token and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo("  WARNING: HGW_ADMIN_TOKEN is unset and the admin API is reachable beyond localhost", err=True)
+        click.echo(
+            "  WARNING: HGW_ADMIN_TOKEN is unset and the dashboard and admin API are reachable beyond localhost",
+            err=True,
+        )
 
 
 @main.command()
 def web() -> None:
     """Run only the HTTP server (gunicorn), for scale-out."""
     from gunicorn.app.base import BaseApplication
+
+    from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
+
+    use_multiprocess_dir()  # before prometheus-client loads: every gunicorn worker counts into it
 
     settings = _settings()
     from hotglue_webhooks.app import create_app
@@ -293,6 +303,53 @@ def replay(event_id: int, wait: bool) -> None:
     for action in actions:
         view = action_view(action)
         click.echo(f"  {view['kind']} [{view['state']}] {view['idempotency_key']}")
+
+
+@main.group()
+def actions() -> None:
+    """Look after decided actions."""
+
+
+@actions.command("replay")
+@click.option("--tenant")
+@click.option("--flow", "flow_id")
+@click.option("--kind", help="e.g. slack.post_message, hotglue.put_schedule")
+@click.option("--rule")
+@click.option("--since", help="Died at or after: ISO-8601 time, or 30m / 12h / 7d ago.")
+@click.option("--until", help="Died before: ISO-8601 time, or 30m / 12h / 7d ago.")
+@click.option("--yes", is_flag=True, help="Do not ask before replaying.")
+def actions_replay(
+    tenant: str | None, flow_id: str | None, kind: str | None, rule: str | None,
+    since: str | None, until: str | None, yes: bool,
+) -> None:
+    """Replay the dead actions the filters select: their events are decided and acted on
+    again by the running worker; actions already done stay done."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from hotglue_webhooks.metrics import count_replays
+    from hotglue_webhooks.storage.queries import ActionFilter, action_event_ids
+    from hotglue_webhooks.worker import reopen_events
+
+    runtime = _runtime()
+    until_at = _since(until) if until else None
+    selection = ActionFilter(
+        state="dead", tenant=tenant, flow_id=flow_id, kind=kind, rule=rule, since=_since(since), until=until_at
+    )
+    matched, event_ids = action_event_ids(runtime.sessions, selection)
+    if not event_ids:
+        click.echo("no dead actions match")
+        return
+    if not yes:
+        click.confirm(f"replay {matched} dead action(s) of {len(event_ids)} event(s)?", abort=True, err=True)
+    stderr = Console(stderr=True)
+    with Progress(console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+        task = progress.add_task("reopening events", total=len(event_ids))
+        reopened = reopen_events(
+            runtime.sessions, event_ids, datetime.now(UTC), progress=lambda _id: progress.advance(task)
+        )
+    count_replays("cli", reopened)
+    click.echo(f"replayed {matched} dead action(s) of {reopened} event(s); the worker takes them up now")
 
 
 @main.command()

@@ -3,9 +3,9 @@
 Counters and the ingest histogram live in the process that counts them. Under gunicorn
 (several web processes) and ``serve`` (web + worker processes) they are kept in files
 under ``PROMETHEUS_MULTIPROC_DIR``, which every process of one deployment must share and
-which must be empty when the first of them starts: :func:`use_multiprocess_dir` sets
-that up for the CLI. prometheus-client reads the variable when it is first imported, so
-it must be set before anything imports this module.
+which must be empty when the first of them starts: ``prometheus_dir.use_multiprocess_dir``
+sets that up for the CLI. prometheus-client reads the variable when it is first imported,
+so it must be set before anything imports this module.
 
 Queue depth, the age of the oldest open work and the number of dead actions are read
 from the database at scrape time, so they are the same whichever process answers.
@@ -13,10 +13,7 @@ from the database at scrape time, so they are the same whichever process answers
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -27,7 +24,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from hotglue_webhooks.prometheus_dir import MULTIPROC_ENV
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # HotGlue's lifecycle statuses (REFERENCE.md §1). Anything else is counted as "other",
@@ -164,29 +162,3 @@ def render(sessions: sessionmaker[Session]) -> bytes:
         registry.register(_Forward(REGISTRY))
     registry.register(DatabaseCollector(sessions))
     return generate_latest(registry)
-
-
-def use_multiprocess_dir() -> str:
-    """Make sure ``PROMETHEUS_MULTIPROC_DIR`` names a directory shared by this process's
-    children; return it.
-
-    Call it first thing in a command that starts processes (``serve``, ``web``), before
-    prometheus-client is imported. When the variable is unset, a fresh empty directory
-    is made and removed again at exit. A directory the operator set is used as it is:
-    empty it before each start (prometheus-client's multi-process rule).
-    """
-    given = os.environ.get(MULTIPROC_ENV)
-    if given:
-        os.makedirs(given, exist_ok=True)
-        return given
-    made = tempfile.mkdtemp(prefix="hgw-metrics-")
-    os.environ[MULTIPROC_ENV] = made
-    owner = os.getpid()
-
-    def remove() -> None:
-        # Forked children (gunicorn workers) inherit atexit handlers; only the maker removes.
-        if os.getpid() == owner:
-            shutil.rmtree(made, ignore_errors=True)
-
-    atexit.register(remove)
-    return made

@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Receiver
-from hotglue_webhooks.metrics import use_multiprocess_dir
+from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
 from hotglue_webhooks.retention import purge
 from web.helpers import kill_actions, send
 
