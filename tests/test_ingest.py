@@ -242,3 +242,14 @@ def test_a_rejection_is_logged_once_with_reason_size_and_redacted_excerpt(
     assert logged["size_bytes"] == len(body)
     assert logged["body_excerpt"] == '{"password": [redacted], "status": '
     assert "hunter2" not in json.dumps(lines)
+
+
+def test_secrets_printed_in_the_message_text_are_redacted(receiver: Receiver) -> None:
+    event = payload("sync_failed__shopify_500")
+    event["message"] = "Traceback ...\nValueError: bad config {'client_secret': 'cs-live-9', 'shop': 'acme'} token=tk-42"
+    answer = receiver.post(event)
+    with receiver.runtime.sessions() as session:
+        stored = session.get(Event, int(answer.json["id"]))
+    assert stored.payload["message"] == (
+        "Traceback ...\nValueError: bad config {'client_secret': [redacted], 'shop': 'acme'} token=[redacted]"
+    )

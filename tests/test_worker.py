@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from sqlalchemy import select
 
@@ -208,3 +211,40 @@ def test_a_permanent_failure_is_dead_at_once(database_url: str) -> None:
     assert (alert.state, alert.attempts) == ("dead", 1)
     assert "invalid_auth" in alert.last_error
     assert "a-wrong-token" not in alert.last_error
+
+
+def test_a_dead_action_still_shows_the_request_it_tried(database_url: str) -> None:
+    from hotglue_webhooks.fakes import FakeSlack
+
+    with FakeSlack(token="xoxb-test") as slack:
+        receiver = Receiver(database_url, slack_bot_token="xoxb-test", slack_api_url=slack.url, max_attempts=1)
+        try:
+            slack.outage(60, status=503)
+            receiver.post("sync_failed__shopify_500")
+            receiver.worker().drain()
+            [alert] = actions(receiver)
+        finally:
+            receiver.close()
+    assert alert.state == "dead"
+    assert alert.request["url"].endswith("/api/chat.postMessage")
+    assert alert.request["json"]["channel"] == "#hotglue-webhooks"
+    assert alert.request["headers"]["Authorization"] == "[redacted]"
+
+
+def test_library_log_lines_are_json_with_the_event_bound(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hotglue_webhooks.fakes import FakeHotGlue
+
+    with FakeHotGlue(api_key="k") as hotglue:
+        receiver = Receiver(database_url, log_format="json", hotglue_api_key="k", hotglue_api_url=hotglue.url)
+        try:
+            hotglue.fail_next(1, 503, match="GET /tenant/*")  # the client logs its inline retry
+            event_id = receiver.post("job_completed__full_sync").json["id"]
+            receiver.worker().drain()
+        finally:
+            receiver.close()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    [retry] = [line for line in lines if "retrying" in line["event"] and line.get("logger")]
+    assert retry["logger"] == "hotglue_webhooks.clients.hotglue_api"
+    assert (retry["event_id"], retry["tenant"], retry["flow_id"]) == (int(event_id), "4821", "Xk2pQ9aLm")

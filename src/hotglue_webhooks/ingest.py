@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.redaction import Redactor
-from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.db import autocommit, insert_unless_present, write_session
 from hotglue_webhooks.storage.models import EVENT_PENDING, Event, Rejection
 
 # Key fields copied to columns, with their column width (longer values are cut in the
@@ -181,43 +180,41 @@ def store_event(
     now = now or datetime.now(UTC)
     body_sha256 = hashlib.sha256(body).hexdigest()
     key = dedupe_key(payload, body_sha256)
-    with sessions() as session:
-        existing = session.scalar(select(Event.id).where(Event.dedupe_key == key))
-    if existing is not None:
-        return Stored(existing, duplicate=True)
-
     redacted = _strip_nul(redactor.redact(payload))
+    if isinstance(redacted.get("message"), str):
+        # HotGlue's message is free text (a traceback can print a config): keys cannot
+        # be seen there, so key=value / "key": "value" pairs are redacted in the text.
+        redacted["message"] = redactor.redact_text(redacted["message"])
     fields = {name: _clean_text(payload.get(name), width) for name, width in KEY_FIELDS.items()}
     if fields["tenant"] is None:
         fields["tenant"] = _clean_text(payload.get("started_by"), KEY_FIELDS["tenant"])
     order_at = parse_time(fields["last_updated"]) or now
-    event = Event(
-        dedupe_key=key,
-        body_sha256=body_sha256,
-        received_at=now,
-        size_bytes=len(body),
-        headers=headers,
-        payload=redacted,
-        order_group=fields["tenant"] or f"~{key[:32]}",
-        order_at=order_at,
-        state=EVENT_PENDING,
-        next_attempt_at=now,
-        attempts=0,
+    row = {
+        "dedupe_key": key,
+        "body_sha256": body_sha256,
+        "received_at": now,
+        "size_bytes": len(body),
+        "headers": headers,
+        "payload": redacted,
+        "order_group": fields["tenant"] or f"~{key[:32]}",
+        "order_at": order_at,
+        "state": EVENT_PENDING,
+        "next_attempt_at": now,
+        "attempts": 0,
         **fields,
-    )
-    try:
-        with write_session(sessions) as session:
-            session.add(event)
-            session.flush()
-            event_id = event.id
-    except IntegrityError:
-        # A concurrent delivery of the same stage won the race: it is the first copy.
-        with sessions() as session:
-            first = session.scalar(select(Event.id).where(Event.dedupe_key == key))
-        if first is None:
-            raise
-        return Stored(first, duplicate=True)
-    return Stored(event_id, duplicate=False)
+    }
+    # One INSERT that commits by itself: durable before the 2xx, the SQLite write lock
+    # held only while it runs, one round trip to PostgreSQL. The unique dedupe_key
+    # decides a repeat (also one racing a concurrent delivery): no row comes back.
+    with autocommit(sessions) as connection:
+        insert = insert_unless_present(connection, Event.__table__, "dedupe_key")  # type: ignore[arg-type]
+        event_id = connection.scalar(insert.returning(Event.id), row)
+        if event_id is not None:
+            return Stored(event_id, duplicate=False)
+        first = connection.scalar(select(Event.id).where(Event.dedupe_key == key))
+    if first is None:  # purged between the two statements: the stage is gone, store it anew
+        return store_event(sessions, body, payload, headers, redactor, now)
+    return Stored(first, duplicate=True)
 
 
 def store_rejection(

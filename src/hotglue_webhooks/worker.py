@@ -163,7 +163,15 @@ class Worker:
             assert event is not None
             job = JobEvent.from_payload(event.payload, event_key=event.dedupe_key)
             decided = event.decided_at is not None
-        bound = log.bind(event_id=event_id, tenant=job.tenant, flow_id=job.flow_id, status=job.status)
+        # Bound for this thread, so library lines (HotGlue client, httpx) carry them too.
+        structlog.contextvars.bind_contextvars(event_id=event_id, tenant=job.tenant, flow_id=job.flow_id)
+        try:
+            self._process(event_id, owner, job, decided)
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "tenant", "flow_id")
+
+    def _process(self, event_id: int, owner: str, job: JobEvent, decided: bool) -> None:
+        bound = log.bind(status=job.status)
         if not decided:
             try:
                 self._decide_and_record(event_id, job)
@@ -355,6 +363,10 @@ class Worker:
             record.state = ACTION_RUNNING
             record.attempts = attempts
             record.updated_at = self.clock()
+            if record.request is None:
+                # What is about to be sent, so a failed or dead action shows it too (the
+                # outcome replaces it with the request actually sent).
+                record.request = self._preview(action)
         log_action = bound.bind(action=action.kind, key=action.idempotency_key, attempt=attempts)
         try:
             outcome = self.effects.execute(action.kind, action.params, action.idempotency_key)
@@ -399,6 +411,13 @@ class Worker:
         self._finish(action_id, ACTION_DEAD, error=error)
         bound.error("action_dead", error=error)
         return None
+
+    def _preview(self, action: ActionRecord) -> dict[str, Any] | None:
+        try:
+            preview: dict[str, Any] = self.redactor.redact(self.effects.preview(action.kind, action.params))
+        except (ActionImpossible, KeyError, TypeError, ValueError):
+            return None  # the execution itself will report what is wrong
+        return preview
 
     def _order_of(self, event_id: int) -> tuple[datetime, int]:
         with self.sessions() as session:
