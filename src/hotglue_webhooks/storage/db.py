@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -43,8 +44,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get("sqlite_autocommit", False):
+            return  # each statement is its own transaction (see autocommit())
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -66,3 +69,26 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """Open a connection on which every statement commits by itself, with no BEGIN/COMMIT.
+
+    For a write that is one statement: SQLite holds its write lock only while that
+    statement runs (no Python code inside the lock), and PostgreSQL answers in one round
+    trip instead of three (BEGIN, statement, COMMIT). Durability is the same as a commit.
+    """
+    engine = factory.kw["bind"]
+    options: dict[str, Any] = (
+        {"sqlite_autocommit": True} if engine.dialect.name == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
+    )
+    with engine.connect().execution_options(**options) as connection:
+        yield connection
+
+
+def insert_unless_present(connection: Connection, table: Table, column: str) -> Insert:
+    """Return ``INSERT INTO table ... ON CONFLICT (column) DO NOTHING`` for the connection's
+    dialect; with ``.returning(...)`` a conflict returns no row."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=[column])
