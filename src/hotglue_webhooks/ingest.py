@@ -7,13 +7,14 @@ decide → act).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.redaction import Redactor
@@ -39,6 +40,7 @@ KEY_FIELDS: dict[str, int] = {
 DROPPED_HEADERS = frozenset({"x-hub-signature", "authorization", "cookie", "x-api-key"})
 MAX_HEADER_VALUE = 512
 BODY_EXCERPT_BYTES = 2048
+MAX_RECORDED_SIZE = 2**62
 
 
 class BadPayload(ValueError):
@@ -94,13 +96,23 @@ def _clean_text(value: Any, width: int) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         return None
-    # Lone surrogates (from "\ud800" escapes) cannot be encoded for the database.
-    value = value.encode("utf-8", "replace").decode("utf-8")
-    return value.replace("\x00", "")[:width] or None
+    return _text_safe(value)[:width] or None
 
 
-def _strip_nul(value: Any) -> Any:
-    """Return a copy of a JSON value without NUL characters (PostgreSQL text refuses them)."""
+def _text_safe(text: str) -> str:
+    """Return ``text`` without NUL (PostgreSQL refuses it) and with lone surrogates (from
+    ``"\\ud800"`` escapes, which no database can encode) replaced by ``?``."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _make_storable(value: Any) -> Any:
+    """Make every string of a JSON value storable: see :func:`_text_safe`. Works in place."""
     stack: list[Any] = [value]
     # Work in place on the already-copied (redacted) structure.
     while stack:
@@ -108,18 +120,18 @@ def _strip_nul(value: Any) -> Any:
         if isinstance(item, dict):
             for key in list(item):
                 child = item[key]
-                if isinstance(key, str) and "\x00" in key:
+                if isinstance(key, str) and _text_safe(key) != key:
                     del item[key]
-                    key = key.replace("\x00", "")
+                    key = _text_safe(key)
                     item[key] = child
                 if isinstance(child, str):
-                    item[key] = child.replace("\x00", "")
+                    item[key] = _text_safe(child)
                 else:
                     stack.append(child)
         elif isinstance(item, list):
             for index, child in enumerate(item):
                 if isinstance(child, str):
-                    item[index] = child.replace("\x00", "")
+                    item[index] = _text_safe(child)
                 else:
                     stack.append(child)
     return value
@@ -131,11 +143,11 @@ def parse_time(value: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO-8601, or UTC falls outside years 1-9999
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def dedupe_key(payload: dict[str, Any], body_sha256: str) -> str:
@@ -180,7 +192,7 @@ def store_event(
     now = now or datetime.now(UTC)
     body_sha256 = hashlib.sha256(body).hexdigest()
     key = dedupe_key(payload, body_sha256)
-    redacted = _strip_nul(redactor.redact(payload))
+    redacted = _make_storable(redactor.redact(payload))
     if isinstance(redacted.get("message"), str):
         # HotGlue's message is free text (a traceback can print a config): keys cannot
         # be seen there, so key=value / "key": "value" pairs are redacted in the text.
@@ -207,14 +219,20 @@ def store_event(
     # held only while it runs, one round trip to PostgreSQL. The unique dedupe_key
     # decides a repeat (also one racing a concurrent delivery): no row comes back.
     with autocommit(sessions) as connection:
-        insert = insert_unless_present(connection, Event.__table__, "dedupe_key")  # type: ignore[arg-type]
-        event_id = connection.scalar(insert.returning(Event.id), row)
+        event_id = connection.scalar(_insert_event(connection.dialect.name), row)
         if event_id is not None:
             return Stored(event_id, duplicate=False)
         first = connection.scalar(select(Event.id).where(Event.dedupe_key == key))
     if first is None:  # purged between the two statements: the stage is gone, store it anew
         return store_event(sessions, body, payload, headers, redactor, now)
     return Stored(first, duplicate=True)
+
+
+@functools.cache
+def _insert_event(dialect: str) -> Insert:
+    """The event INSERT for a dialect, built once (SQLAlchemy then reuses its compiled form)."""
+    insert = insert_unless_present(dialect, Event.__table__, "dedupe_key")  # type: ignore[arg-type]
+    return insert.returning(Event.id)
 
 
 def store_rejection(
@@ -239,7 +257,8 @@ def store_rejection(
         reason=reason[:255],
         remote_addr=(remote_addr or "")[:64] or None,
         headers=headers,
-        size_bytes=size_bytes,
+        # A lying Content-Length can exceed any column (2**63 and up): keep it in range.
+        size_bytes=None if size_bytes is None else min(size_bytes, MAX_RECORDED_SIZE),
         body_excerpt=excerpt,
     )
     with write_session(sessions) as session:

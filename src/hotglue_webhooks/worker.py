@@ -45,6 +45,7 @@ from hotglue_webhooks.storage.models import (
     ACTION_RUNNING,
     ACTION_SKIPPED,
     ACTION_SUCCEEDED,
+    EVENT_DEAD,
     EVENT_DONE,
     EVENT_RETRYING,
     ActionRecord,
@@ -167,8 +168,32 @@ class Worker:
         structlog.contextvars.bind_contextvars(event_id=event_id, tenant=job.tenant, flow_id=job.flow_id)
         try:
             self._process(event_id, owner, job, decided)
+        except Exception as error:  # a bug of ours met by this event: never retry it forever
+            self._crashed(event_id, owner, error)
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "tenant", "flow_id")
+
+    def _crashed(self, event_id: int, owner: str, error: Exception) -> None:
+        """Retry an event whose processing raised; park it ``dead`` after ``max_attempts``.
+
+        Parking frees the tenant's later events (they wait for every earlier open one).
+        """
+        with self.sessions() as session:
+            event = session.get(Event, event_id)
+            attempts = event.attempts if event else self.retry.max_attempts
+        text = _short(self.redactor.redact_text(f"{type(error).__name__}: {error}"))
+        now = self.clock()
+        with write_session(self.sessions) as session:
+            if attempts >= self.retry.max_attempts:
+                release(session, event_id, owner, state=EVENT_DEAD, next_attempt_at=now, last_error=text)
+                log.exception("event_dead", attempts=attempts, error=text)
+            else:
+                delay = self.retry.delay(attempts, None)
+                release(
+                    session, event_id, owner, state=EVENT_RETRYING,
+                    next_attempt_at=now + timedelta(seconds=delay), last_error=text,
+                )
+                log.exception("event_crashed", attempts=attempts, retry_in_seconds=round(delay, 3))
 
     def _process(self, event_id: int, owner: str, job: JobEvent, decided: bool) -> None:
         bound = log.bind(status=job.status)

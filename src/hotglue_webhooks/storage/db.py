@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import contextmanager, nullcontext
+from typing import Any, ContextManager
 
 from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: SQLite's busy handler alone queues the writers
+    fcntl = None  # type: ignore[assignment]
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -25,6 +33,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}, **kwargs
         )
         _configure_sqlite(engine)
+        database = engine.url.database
+        if fcntl is not None and database and database != ":memory:" and not database.startswith("file:"):
+            _write_locks[engine] = _WriteLock(database + ".writelock")
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -50,6 +61,57 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
 
 
+class _WriteLock:
+    """Queue this service's SQLite writers (all threads, all processes) on a kernel lock.
+
+    SQLite makes a writer that finds the database locked poll: it sleeps 1, 2, 5, 10,
+    … 100 ms between tries, so with four gunicorn workers and a worker writing at once
+    most of the waiting is sleeping past the moment the lock came free (measured: four
+    web workers ingested less than one). ``flock`` wakes the next writer when the lock
+    is released. SQLite's own locking still guards the data; this only orders waiters.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._fd is None or self._pid != os.getpid():
+            # A forked child (a gunicorn worker) opens its own: a flock on an inherited
+            # descriptor would be shared with the parent.
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                return None  # e.g. a read-only folder: fall back to SQLite's busy handler
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._threads:
+            fd = self._file() if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_write_locks: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()
+
+
+def _writer(engine: Engine | None) -> ContextManager[None]:
+    lock = _write_locks.get(engine) if engine is not None else None
+    return lock() if lock is not None else nullcontext()
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Return the session factory; objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
@@ -61,7 +123,7 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
 
     Commits on success, rolls back on error. On PostgreSQL it is an ordinary session.
     """
-    with factory() as session:
+    with _writer(factory.kw.get("bind")), factory() as session:
         session.connection(execution_options={"sqlite_immediate": True})
         try:
             yield session
@@ -83,12 +145,12 @@ def autocommit(factory: sessionmaker[Session]) -> Iterator[Connection]:
     options: dict[str, Any] = (
         {"sqlite_autocommit": True} if engine.dialect.name == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
     )
-    with engine.connect().execution_options(**options) as connection:
+    with _writer(engine), engine.connect().execution_options(**options) as connection:
         yield connection
 
 
-def insert_unless_present(connection: Connection, table: Table, column: str) -> Insert:
-    """Return ``INSERT INTO table ... ON CONFLICT (column) DO NOTHING`` for the connection's
-    dialect; with ``.returning(...)`` a conflict returns no row."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+def insert_unless_present(dialect: str, table: Table, column: str) -> Insert:
+    """Return ``INSERT INTO table ... ON CONFLICT (column) DO NOTHING`` for ``dialect``
+    (``sqlite`` or ``postgresql``); with ``.returning(...)`` a conflict returns no row."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing(index_elements=[column])

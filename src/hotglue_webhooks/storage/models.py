@@ -28,6 +28,7 @@ EVENT_PENDING = "pending"  # stored, not yet decided or acted on
 EVENT_PROCESSING = "processing"  # leased by a worker
 EVENT_RETRYING = "retrying"  # an action waits for its next attempt
 EVENT_DONE = "done"  # every action ended (done, dry_run, dead or skipped)
+EVENT_DEAD = "dead"  # processing itself crashed max_attempts times: parked, replay to retry
 EVENT_OPEN_STATES = (EVENT_PENDING, EVENT_PROCESSING, EVENT_RETRYING)
 
 # Action states.

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from flask import current_app, g, jsonify, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.ingest import BadPayload, parse_payload, store_event, store_rejection, useful_headers
@@ -96,12 +96,23 @@ def receive() -> Any:
     g.ingest_started = time.perf_counter()
     runtime = _runtime()
     settings = runtime.settings
-    if request.content_length is not None and request.content_length > settings.max_body_bytes:
-        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None, "too_large")
+    limit = settings.max_body_bytes
+    too_large = f"body larger than {limit} bytes"
+    if request.content_length is not None and request.content_length > limit:
+        return _reject(413, too_large, None, "too_large")  # refused before reading a byte
+    # A body without Content-Length (chunked) is read up to one byte past the limit: Werkzeug
+    # would cut it at the limit silently, and a cut body must be refused, not checked.
+    request.max_content_length = limit + 1
     try:
         body = request.get_data(cache=False)
-    except RequestEntityTooLarge:  # chunked body that grew past the limit
-        return _reject(413, f"body larger than {settings.max_body_bytes} bytes", None, "too_large")
+    except RequestEntityTooLarge:
+        return _reject(413, too_large, None, "too_large")
+    except ClientDisconnected:
+        return _reject(400, "body shorter than its Content-Length (client went away)", None, "unreadable_body")
+    except Exception as error:  # e.g. gunicorn's InvalidChunkSize for a broken chunked body
+        return _reject(400, f"body could not be read: {type(error).__name__}", None, "unreadable_body")
+    if len(body) > limit:
+        return _reject(413, too_large, None, "too_large")
 
     secret = secret_value(settings.webhook_secret)
     if secret:
