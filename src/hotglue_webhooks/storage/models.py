@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -30,6 +31,11 @@ EVENT_RETRYING = "retrying"  # an action waits for its next attempt
 EVENT_DONE = "done"  # every action ended (done, dry_run, dead or skipped)
 EVENT_DEAD = "dead"  # processing itself crashed max_attempts times: parked, replay to retry
 EVENT_OPEN_STATES = (EVENT_PENDING, EVENT_PROCESSING, EVENT_RETRYING)
+# The partial indexes' conditions, as literal SQL: a partial index is only used for a
+# query that states the very same condition with the values written out (SQLite cannot
+# match bound parameters against it).
+DUE_SQL = f"state IN ('{EVENT_PENDING}', '{EVENT_RETRYING}')"
+OPEN_SQL = "state IN (" + ", ".join(f"'{state}'" for state in EVENT_OPEN_STATES) + ")"
 
 # Action states.
 ACTION_PENDING = "pending"
@@ -124,6 +130,16 @@ class Event(Base):
         Index("ix_events_tenant_received", "tenant", "received_at"),
         Index("ix_events_flow", "flow_id"),
         Index("ix_events_status", "status"),
+        # The queue (storage/queue.py): due events in claim order, and the open events of
+        # a tenant, so a claim walks a few index entries instead of the whole backlog.
+        Index(
+            "ix_events_due", "next_attempt_at", "order_at", "id",
+            sqlite_where=text(DUE_SQL), postgresql_where=text(DUE_SQL),
+        ),
+        Index(
+            "ix_events_open_order", "order_group", "order_at", "id",
+            sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL),
+        ),
     )
 
 
