@@ -1,12 +1,14 @@
 """Faults the reliability harness (``python -m hotglue_webhooks.chaos``) found, one test each.
 
-Each was found failing, then fixed at its root; the test keeps it fixed.
+Each was found failing, then fixed at its root; the test keeps it fixed. A fault not
+fixed yet is marked ``xfail(strict=True)``: the mark goes with the fix.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -120,3 +122,36 @@ def test_an_event_that_always_crashes_is_parked_and_its_tenant_moves_on(receiver
         states = {e.s3_root: e.state for e in session.scalars(select(Event))}
     assert states[later["s3_root"]] == "done"
     assert states[first["s3_root"]] not in ("pending", "processing", "retrying")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="structlog's PrintLogger writes a line and its newline in two write() calls: "
+    "concurrent gunicorn workers sharing stderr run lines together (scenario 5)",
+)
+def test_each_log_line_is_written_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    import structlog
+
+    from hotglue_webhooks.logs import configure_logging
+
+    writes: list[str] = []
+
+    class Stderr:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    real = sys.stderr
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    try:
+        configure_logging("INFO", "json")
+        structlog.get_logger("hotglue_webhooks.ingest").warning("webhook_rejected", reason="not a JSON object")
+    finally:
+        monkeypatch.setattr(sys, "stderr", real)
+        configure_logging("INFO", "console")
+    # One write() per line, newline included: an O_APPEND write is never split between
+    # two processes, two writes can be.
+    assert writes and all(text.endswith("\n") and text.count("\n") == 1 for text in writes)
