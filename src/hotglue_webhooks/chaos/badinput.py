@@ -564,18 +564,27 @@ def judge_bad_input(figures: Figures, cluster: Cluster, sent: list[Sent], baseli
     }
     logged: dict[int, int] = {}
     reasons_missing = 0
+    garbled: list[str] = []
     for line in cluster.logs("web").splitlines():
         if '"webhook_rejected"' not in line:
             continue
         try:
-            entry = json.loads(line)
+            entries = [json.loads(line)]
         except ValueError:
-            continue
-        chaos_id = _chaos_id(entry.get("headers"))
-        if chaos_id is None:
-            continue
-        logged[chaos_id] = logged.get(chaos_id, 0) + 1
-        reasons_missing += not entry.get("reason")
+            # Two processes' lines run together: count what is in it, and report the line.
+            garbled.append(line)
+            entries = [json.loads(part) for part in _split_objects(line)]
+        for entry in entries:
+            chaos_id = _chaos_id(entry.get("headers"))
+            if chaos_id is None:
+                continue
+            logged[chaos_id] = logged.get(chaos_id, 0) + 1
+            reasons_missing += not entry.get("reason")
+    if garbled:
+        figures.problem(
+            f"log lines run together: {len(garbled)} web log line(s) hold two JSON objects "
+            f"(e.g. {garbled[0][:60]!r}…): concurrent gunicorn workers interleave their writes"
+        )
     stored: dict[int, int] = {}
     with cluster.sessions()() as session:
         for headers in session.scalars(select(Rejection.headers)):
@@ -640,6 +649,20 @@ def judge_bad_input(figures: Figures, cluster: Cluster, sent: list[Sent], baseli
     crashed = cluster.logs("worker").count('"action_crashed"')
     if crashed:
         figures.problem(f"worker: {crashed} action(s) crashed with an exception (see {cluster.workdir})")
+
+
+def _split_objects(line: str) -> list[str]:
+    """Split ``{...}{...}`` into its JSON objects (best effort; unparseable parts dropped)."""
+    decoder = json.JSONDecoder()
+    parts, index = [], 0
+    while index < len(line):
+        try:
+            _, end = decoder.raw_decode(line, index)
+        except ValueError:
+            break
+        parts.append(line[index:end])
+        index = end
+    return parts
 
 
 def _tally(values: Iterable[str]) -> dict[str, int]:
