@@ -124,11 +124,6 @@ def test_an_event_that_always_crashes_is_parked_and_its_tenant_moves_on(receiver
     assert states[first["s3_root"]] not in ("pending", "processing", "retrying")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="structlog's PrintLogger writes a line and its newline in two write() calls: "
-    "concurrent gunicorn workers sharing stderr run lines together (scenario 5)",
-)
 def test_each_log_line_is_written_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     import structlog
 

@@ -47,7 +47,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (message and newline together): processes sharing stderr
+        # (gunicorn workers) cannot run their lines together.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     handler = _OurHandler(sys.stderr)
