@@ -62,8 +62,8 @@ SMALL = Sizes(
     crash_webhooks=400, crash_tenants=40,
     outage_webhooks=240, outage_tenants=24, outage_seconds=12, slack_429_seconds=4, long_outage_seconds=8,
     duplicate_events=300, duplicate_tenants=30,
-    bad_requests=1500, slow_clients=8, slow_seconds=35,
-    noise_failures=60, noise_tenants=20, noise_resolved=5,
+    bad_requests=1000, slow_clients=8, slow_seconds=20,
+    noise_failures=30, noise_tenants=12, noise_resolved=3,
     lease_seconds=12, http_timeout=1.0, kills=3,
 )
 
