@@ -21,9 +21,15 @@ from hotglue_webhooks.storage.models import ActionRecord, Event
 ENV = "production.hotglue.example.com"
 API_KEY = "hg-test-key"
 TOKEN = "xoxb-test-token"
-# The worker's clock: a fixed moment just ahead of the deliveries, so everything is due.
-NOW = datetime.now(UTC) + timedelta(minutes=1)
-TODAY = NOW.date().isoformat()
+
+
+def ahead() -> datetime:
+    """A fixed moment for a worker's clock, just ahead of the deliveries, so all is due.
+
+    Taken per test: a module-level one falls behind the deliveries of tests that run
+    more than a minute after import.
+    """
+    return datetime.now(UTC) + timedelta(minutes=1)
 CREDENTIALS = {
     "username": "api@shop.example",
     "password": "pw-4821-secret",
@@ -56,7 +62,9 @@ class World:
             slack_api_url=slack.url,
         )
         self.worker = self.receiver.worker()
-        self.worker.clock = lambda: NOW
+        self.now = ahead()
+        self.today = self.now.date().isoformat()
+        self.worker.clock = lambda: self.now
 
     def deliver(self, *names: str) -> None:
         for name in names:
@@ -95,7 +103,7 @@ def test_full_sync_enables_schedule_links_target_and_starts_one_job(world: World
     assert world.writes() == [
         ("PUT", SCHEDULE_4821, ENABLED_4821),
         ("POST", f"/{ENV}/Xk2pQ9aLm/4821/linkedTargets", link_body),
-        ("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{TODAY}"}),
+        ("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{world.today}"}),
     ]
     assert all(r.headers["x-api-key"] == API_KEY for r in world.hotglue.requests)
     assert world.texts() == [
@@ -212,7 +220,7 @@ def test_all_payloads_twice_and_replayed_produce_each_effect_once(world: World) 
     with world.receiver.runtime.sessions() as session:
         ids = list(session.scalars(select(Event.id)))
     for event_id in ids:
-        reopen_event(world.receiver.runtime.sessions, event_id, NOW)
+        reopen_event(world.receiver.runtime.sessions, event_id, world.now)
     world.worker.drain()
     assert world.writes() == writes
     assert world.texts() == texts
@@ -234,7 +242,7 @@ def test_one_receiver_job_per_tenant_flow_tap_and_day(world: World) -> None:
     world.receiver.post(second)
     world.worker.drain()
     jobs = [w for w in world.writes() if w[1].endswith("/jobs")]
-    assert jobs == [("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{TODAY}"})]
+    assert jobs == [("POST", f"/{ENV}/Xk2pQ9aLm/4821/jobs", {"tap": "shopify", "job_name": f"wh-Xk2pQ9aLm-shopify-{world.today}"})]
 
 
 def test_a_failed_fact_read_retries_the_event_later(world: World) -> None:
@@ -246,7 +254,7 @@ def test_a_failed_fact_read_retries_the_event_later(world: World) -> None:
     assert event.state == "retrying" and event.decided_at is None
     assert "503" in event.last_error
     assert world.writes() == []
-    world.worker.clock = lambda: NOW + timedelta(hours=1)
+    world.worker.clock = lambda: world.now + timedelta(hours=1)
     world.worker.drain()
     assert [w[0] for w in world.writes()] == ["PUT", "POST", "POST"]
 
@@ -377,14 +385,15 @@ def test_slack_is_paced_per_channel_by_the_sender(database_url: str) -> None:
                 receiver.post(dict(payload("etl_failed__transform"), tenant=tenant, s3_root=f"{tenant}/flows/F/jobs/1"))
             worker = receiver.worker()
             waits: list[float] = []
-            worker.clock, worker.sleep = (lambda: NOW), waits.append
+            now = ahead()
+            worker.clock, worker.sleep = (lambda: now), waits.append
             worker.drain()
             assert len(slack.messages) == 2  # the third channel slot is beyond the horizon
             assert waits == [1.0]
             with receiver.runtime.sessions() as session:
                 waiting = session.scalars(select(ActionRecord).where(ActionRecord.state == "pending")).one()
-            assert waiting.next_attempt_at == NOW + timedelta(seconds=2) and waiting.attempts == 0
-            worker.clock = lambda: NOW + timedelta(seconds=2)
+            assert waiting.next_attempt_at == now + timedelta(seconds=2) and waiting.attempts == 0
+            worker.clock = lambda: now + timedelta(seconds=2)
             worker.drain()
             assert len(slack.messages) == 3
         finally:

@@ -113,8 +113,11 @@ def test_without_a_secret_unsigned_posts_are_accepted(database_url: str) -> None
         (b"", "body is not valid JSON: Expecting value at line 1 column 1"),
         (b"[" * 100_000, "JSON is nested too deeply"),
         (b'{"n": ' + b"9" * 5000 + b"}", None),
+        (b'{"a": NaN}', "body is not valid JSON: NaN is not a JSON number"),
+        (b'{"a": [-Infinity]}', "body is not valid JSON: -Infinity is not a JSON number"),
+        (b'{"n": 1e400}', "body is not valid JSON: the number 1e400 is out of range"),
     ],
-    ids=["array", "null", "string", "invalid-utf8", "broken", "empty", "deep", "huge-int"],
+    ids=["array", "null", "string", "invalid-utf8", "broken", "empty", "deep", "huge-int", "nan", "infinity", "1e400"],
 )
 def test_bodies_that_are_not_json_objects_get_400(receiver: Receiver, body: bytes, reason: str | None) -> None:
     answer = receiver.post(body)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.settings import Settings, SettingsError, load_settings, secret_value
@@ -37,8 +38,20 @@ def _runtime(migrate: bool = False) -> Any:
         raise click.ClickException(str(error)) from None
     click.get_current_context().call_on_close(runtime.close)
     if migrate:
-        runtime.migrate()
+        try:
+            runtime.migrate()
+        except (SQLAlchemyError, OSError) as error:
+            raise click.ClickException(
+                f"database {_safe_url(runtime.settings.database_url)}: {_first_line(error)}"
+            ) from None
     return runtime
+
+
+def _first_line(error: BaseException) -> str:
+    """One line of a database error: the driver's message without SQLAlchemy's footer."""
+    original = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
 
 
 def _safe_url(url: str) -> str:
@@ -144,6 +157,9 @@ def web() -> None:
                 "limit_request_fields": 100,
                 "accesslog": None,
                 "errorlog": "-",
+                # gunicorn's control socket sits at one path per user: two receivers on a
+                # host would take each other's. Nothing here uses it.
+                "control_socket_disable": True,
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -538,6 +554,8 @@ def decode(digits: str, limit: int) -> None:
         words = list(itertools.islice(decode_digits(digits), 10_000))
     except ValueError as error:
         raise click.ClickException(str(error)) from None
+    if not words:
+        raise click.ClickException(f"{digits} spells no word: every letter is 1 to 26, and 0 only ends 10 or 20")
     words.sort(key=lambda word: (len(word), word))
     for word in words[:limit]:
         click.echo(word)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,16 +69,31 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise BadPayload("JSON is nested too deeply") from None
     except json.JSONDecodeError as error:
         raise BadPayload(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except BadPayload:
+        raise
     except ValueError as error:  # e.g. an integer beyond Python's digit limit
         raise BadPayload(f"body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise BadPayload(f"body must be a JSON object, got {_json_type(value)}")
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (RFC 8259) does not, and neither do
+    # PostgreSQL or SQLite's JSON functions: one such event would break search for all.
+    raise BadPayload(f"body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e400: valid JSON syntax, but no database can store it
+        raise BadPayload(f"body is not valid JSON: the number {text[:40]} is out of range")
+    return number
 
 
 def _json_type(value: Any) -> str:

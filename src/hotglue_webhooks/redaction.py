@@ -2,8 +2,15 @@
 
 HotGlue payloads can carry credentials in ``override_source_config`` and
 ``override_target_config`` (REFERENCE.md §2); tenant configs hold passwords and client
-secrets (§4). A key is secret-looking when its normalised name (lower case, ``-`` as
-``_``) is in the list, or ends with ``_`` + a listed name (``shopify_access_token``).
+secrets (§4). A key is secret-looking when its normalised name (lower case, camelCase
+and ``-`` split into ``_`` words: ``clientSecret`` → ``client_secret``) is in the list,
+ends with ``_`` + a listed name (``shopify_access_token``), or has one of
+:data:`SECRET_WORDS` as a word (``aws_secret_access_key``, ``password_hash``).
+
+Free text (HotGlue's ``message``, a rejected body, a log line) gets the same test for
+``key: value`` / ``"key": "value"`` / ``key=value`` pairs, ``Authorization: Bearer …``
+values, and passwords in URLs (``scheme://user:password@host``). Every pattern runs in
+time linear in the text: a 100 KB unbroken token must not stall ingest.
 """
 
 from __future__ import annotations
@@ -33,37 +40,43 @@ DEFAULT_SECRET_KEYS: frozenset[str] = frozenset(
         "set_cookie",
     }
 )
+SECRET_WORDS: frozenset[str] = frozenset(
+    {"password", "passwd", "pwd", "secret", "token", "apikey", "authorization", "credential", "credentials"}
+)
+"""A key with one of these as a word is secret whatever the rest says."""
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# A key in text: a whole word (never starting inside one), taken atomically so a long
+# run of word characters is scanned once, then ": " or "=" and the value.
+_TEXT_PAIR = re.compile(
+    r"""(?<![\w-])(["']?)([\w-]{1,128}+)\1\s*[:=]\s*"""
+    r"""((?:bearer|basic|token|digest)\s+[^\s,;'"]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|[^\s,&;}\]'"]++)""",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,20}+://[^\s/:@]{1,256}+:)([^\s/@]{1,256}+)(?=@)", re.IGNORECASE)
 
 
 def _normalise(key: str) -> str:
-    return key.strip().lower().replace("-", "_")
+    return _CAMEL.sub("_", key.strip()).lower().replace("-", "_")
 
 
 class Redactor:
-    """Replace the values of secret-looking keys with ``"[redacted]"``, at any depth."""
+    """Replace the values of secret-looking keys with ``"[redacted]"``, at any depth.
 
-    def __init__(self, secret_keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> None:
-        self.secret_keys = frozenset(_normalise(k) for k in secret_keys)
-        # Keys are normalised with "_"; in text a header-style "x-api-key" must match too.
-        names = "|".join(
-            sorted((re.escape(k).replace("_", "[-_]") for k in self.secret_keys), key=len, reverse=True)
-        )
-        # For text that is not JSON (a rejected body, a traceback): "key": "value",
-        # key=value and key: value forms.
-        self._text_pattern = re.compile(
-            r"""(?ix)
-            (["']?[\w-]*(?:%s)["']?\s*[:=]\s*)
-            ("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,&;}\]]+)
-            """
-            % names
-        )
+    ``extra_keys`` are added to :data:`DEFAULT_SECRET_KEYS` (``HGW_REDACT_KEYS``).
+    """
+
+    def __init__(self, extra_keys: Iterable[str] = ()) -> None:
+        self.secret_keys = frozenset(_normalise(k) for k in (*DEFAULT_SECRET_KEYS, *extra_keys))
 
     def is_secret(self, key: str) -> bool:
-        """Return True when a mapping key names a secret."""
+        """Return True when a mapping key (or a header name) names a secret."""
         name = _normalise(key)
         if name in self.secret_keys:
             return True
-        return any(name.endswith("_" + k) for k in self.secret_keys)
+        if any(name.endswith("_" + k) for k in self.secret_keys):
+            return True
+        return not SECRET_WORDS.isdisjoint(name.split("_"))
 
     def redact(self, value: Any) -> Any:
         """Return a copy of a JSON-like value with secret-looking keys' values replaced.
@@ -97,5 +110,11 @@ class Redactor:
         return {name: (REDACTED if self.is_secret(name) else value) for name, value in headers}
 
     def redact_text(self, text: str) -> str:
-        """Redact ``key: value`` / ``"key": "value"`` / ``key=value`` pairs in free text."""
-        return self._text_pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        """Redact secret values in free text: key/value pairs, auth schemes, URL passwords."""
+
+        def pair(match: re.Match[str]) -> str:
+            if not self.is_secret(match.group(2)):
+                return match.group(0)
+            return match.group(0)[: match.start(3) - match.start(0)] + REDACTED
+
+        return _URL_PASSWORD.sub(r"\1" + REDACTED, _TEXT_PAIR.sub(pair, text))

@@ -66,16 +66,19 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
     purge_batch_size: int = Field(default=500, ge=1)
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A webhook body not fully received within this many seconds is refused with 408."""
     slack_min_interval_seconds: float = Field(default=1.0, ge=0)
     """Messages to one Slack channel are sent at least this far apart (Slack: ~1/s/channel)."""
     slack_pacing_horizon_seconds: float = Field(default=5.0, ge=0)
     """A worker waits in place for a channel slot at most this long, else comes back later."""
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
-    redact_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=tuple(sorted(DEFAULT_SECRET_KEYS)), min_length=1)
-    """Secret-looking keys (comma-separated) whose values are redacted, at any depth, in
-    payloads, headers, logs, the dashboard, the API and Slack. Replaces the default list;
-    a key also matches with a prefix (``shopify_access_token`` for ``access_token``)."""
+    redact_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    """More secret-looking keys (comma-separated) whose values are redacted, at any depth,
+    in payloads, headers, logs, the dashboard, the API and Slack. Added to the built-in
+    list (``redaction.DEFAULT_SECRET_KEYS``), never replacing it: the defaults protect the
+    tenant credentials this receiver reads itself."""
 
     @field_validator("redact_keys", mode="before")
     @classmethod
@@ -162,6 +165,8 @@ def load_rules(path: Path | None) -> RulesConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise SettingsError(f"{path}: cannot read rules file: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"{path}: rules file is not UTF-8 (byte {error.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -111,10 +111,11 @@ def test_the_redacted_keys_are_configurable_for_payloads_and_headers(database_ur
     receiver = Receiver(database_url, redact_keys=("webshop_uuid", "x-custom-auth"))
     try:
         event = payload("job_created__scheduled")
-        event["override_source_config"] = {"webshop_uuid": "uuid-never-stored", "password": "kept-by-choice"}
+        event["override_source_config"] = {"webshop_uuid": "uuid-never-stored", "password": "pw-never-stored"}
         answer = receiver.post(event, headers={"X-Custom-Auth": "hdr-never-stored"})
         detail = receiver.client.get(f"/api/events/{answer.json['id']}").json
-        assert detail["payload"]["override_source_config"] == {"webshop_uuid": REDACTED, "password": "kept-by-choice"}
+        # Added to the defaults, never replacing them.
+        assert detail["payload"]["override_source_config"] == {"webshop_uuid": REDACTED, "password": REDACTED}
         assert detail["headers"]["X-Custom-Auth"] == REDACTED
         assert "uuid-never-stored" not in database_text(receiver)
     finally:

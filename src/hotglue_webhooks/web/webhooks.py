@@ -103,16 +103,33 @@ def receive() -> Any:
     # A body without Content-Length (chunked) is read up to one byte past the limit: Werkzeug
     # would cut it at the limit silently, and a cut body must be refused, not checked.
     request.max_content_length = limit + 1
+    # A client that sends less than it announced (or trickles) would hold this worker until
+    # gunicorn kills it: bound the read of the body itself.
+    sock = request.environ.get("gunicorn.socket")
+    previous_timeout = sock.gettimeout() if sock is not None else None
+    if sock is not None:
+        sock.settimeout(settings.body_timeout_seconds)
     try:
         body = request.get_data(cache=False)
+    except TimeoutError:
+        return _reject(408, f"body not received within {settings.body_timeout_seconds:g} s", None, "slow_body")
     except RequestEntityTooLarge:
         return _reject(413, too_large, None, "too_large")
     except ClientDisconnected:
         return _reject(400, "body shorter than its Content-Length (client went away)", None, "unreadable_body")
     except Exception as error:  # e.g. gunicorn's InvalidChunkSize for a broken chunked body
         return _reject(400, f"body could not be read: {type(error).__name__}", None, "unreadable_body")
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(previous_timeout)
+            except OSError:
+                pass  # the connection is already gone
     if len(body) > limit:
         return _reject(413, too_large, None, "too_large")
+    if request.content_length is not None and len(body) != request.content_length:
+        reason = "body shorter than its Content-Length (client went away or too slow)"
+        return _reject(400, reason, body, "unreadable_body")
 
     secret = secret_value(settings.webhook_secret)
     if secret:

@@ -1,0 +1,58 @@
+"""Redaction of keys and of free text: what counts as a secret, and that it stays fast."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotglue_webhooks.redaction import REDACTED, Redactor
+
+redactor = Redactor()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password", "Password", "client_secret", "clientSecret", "accessToken", "refreshToken", "apiToken",
+        "privateKey", "secretKey", "passwordHash", "aws_secret_access_key", "X-Custom-Token-Thing", "x-api-key",
+        "shopify_access_token", "Authorization", "credentials",
+    ],
+)
+def test_secret_looking_keys(key: str) -> None:
+    assert redactor.is_secret(key)
+    assert redactor.redact({"a": [{key: "s3cr3t"}]}) == {"a": [{key: REDACTED}]}
+
+
+@pytest.mark.parametrize("key", ["tenant", "flow_id", "s3_root", "job_name", "sync_type", "status", "tokenization"])
+def test_ordinary_keys_stay(key: str) -> None:
+    assert not redactor.is_secret(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer MSGBEARER111 then", f"Authorization: {REDACTED} then"),
+        ("authorization=Basic dXNlcjpwdw==", f"authorization={REDACTED}"),
+        ("{'clientSecret': 'cs-1', 'shop': 'acme'}", f"{{'clientSecret': {REDACTED}, 'shop': 'acme'}}"),
+        ('"accessToken":"tk-9"', f'"accessToken":{REDACTED}'),
+        ("db postgres://user:PASS@db.example:5432/x", f"db postgres://user:{REDACTED}@db.example:5432/x"),
+        ("see https://user:pw@host/path", f"see https://user:{REDACTED}@host/path"),
+        ("Old refresh token used.", "Old refresh token used."),
+        ("token_response.raise_for_status()", "token_response.raise_for_status()"),
+    ],
+)
+def test_free_text(text: str, expected: str) -> None:
+    assert redactor.redact_text(text) == expected
+
+
+def test_extra_keys_add_to_the_defaults() -> None:
+    extended = Redactor(["webshop_uuid"])
+    assert extended.is_secret("webshop_uuid") and extended.is_secret("password")
+
+
+def test_long_unbroken_tokens_are_scanned_in_linear_time() -> None:
+    # A base64 blob or JWT in a traceback once took seconds per 10 KB (quadratic
+    # backtracking) and lost the webhook to gunicorn's timeout. No clock here: a quadratic
+    # scan of this text would not finish within CI's time, a linear one takes milliseconds.
+    blob = "y" * 400_000
+    text = f"Traceback: token_{blob} and secret={blob} and {blob}-{blob}: {blob}"
+    assert redactor.redact_text(text) == text.replace(f"secret={blob}", f"secret={REDACTED}")
