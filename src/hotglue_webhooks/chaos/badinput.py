@@ -563,8 +563,8 @@ def judge_bad_input(figures: Figures, cluster: Cluster, sent: list[Sent], baseli
     rejected = {
         item.chaos_id: item
         for item in sent
-        if item.answer.from_app and item.answer.status in (400, 401, 413) and item.case.method == "POST"
-        and item.case.path.split("?")[0] == PATH
+        if item.answer.from_app and item.answer.status is not None and 400 <= item.answer.status < 500
+        and item.case.method == "POST" and item.case.path.split("?")[0] == PATH
     }
     logged: dict[int, int] = {}
     reasons_missing = 0
@@ -602,21 +602,19 @@ def judge_bad_input(figures: Figures, cluster: Cluster, sent: list[Sent], baseli
         figures.problem(f"rejection not logged: {rejected[chaos_id].answer.status} for {rejected[chaos_id].case.kind}")
     if twice:
         figures.problem(f"rejection logged twice: {len(twice)} requests")
+    for chaos_id in not_stored[:5]:
+        figures.problem(f"rejection not stored: {rejected[chaos_id].answer.status} for {rejected[chaos_id].case.kind}")
+    stored_twice = [i for i in rejected if stored.get(i, 0) > 1]
+    if stored_twice:
+        figures.problem(f"rejection stored twice: {len(stored_twice)} requests")
     if reasons_missing:
         figures.problem(f"rejection without reason: {reasons_missing} log lines")
-    unlogged_app = [
-        item for item in sent
-        if item.answer.from_app and item.answer.status is not None and 400 <= item.answer.status < 500
-        and item.chaos_id not in rejected and item.case.path.split("?")[0] == PATH and item.case.method == "POST"
-    ]
-    for item in unlogged_app[:5]:
-        figures.problem(f"rejection not logged: {item.answer.status} {item.answer.body[:120]!r} for {item.case.kind}")
     figures.extra["rejections"] = {
         "answered_by_app": len(rejected),
         "logged_once": sum(1 for i in rejected if logged.get(i) == 1),
         "stored_once": sum(1 for i in rejected if stored.get(i) == 1),
         "not_stored": len(not_stored),
-        "other_4xx_from_app_unlogged": len(unlogged_app),
+        "by_status": _tally(str(item.answer.status) for item in rejected.values()),
     }
     gunicorn_400 = sum(1 for item in sent if item.answer.status is not None and not item.answer.from_app and item.answer.status >= 400)
     web_log = cluster.logs("web")
