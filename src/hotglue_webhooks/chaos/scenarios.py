@@ -196,6 +196,12 @@ class Chaos(threading.Thread):
         self.worker_at = sorted(rng.uniform(0.05, 0.85) for _ in range(kills))
         self.stop = threading.Event()
         self.error: BaseException | None = None
+        # Victims in turn (from a random start), so that every process gets killed.
+        self._turn = {"web": rng.randrange(len(cluster.webs)), "worker": rng.randrange(len(cluster.workers))}
+
+    def _next(self, role: str, services: list[Any]) -> Any:
+        self._turn[role] += 1
+        return services[self._turn[role] % len(services)]
 
     @property
     def finished(self) -> bool:
@@ -213,14 +219,14 @@ class Chaos(threading.Thread):
         while not self.stop.is_set() and not self.finished:
             if self.web_at and self.sender.sent / self.total >= self.web_at[0]:
                 self.web_at.pop(0)
-                self._kill_and_restart(self.rng.choice(self.cluster.webs))
+                self._kill_and_restart(self._next("web", self.cluster.webs))
             if self.worker_at and time.monotonic() - last_poll > 0.3:
                 last_poll = time.monotonic()
                 total, open_events, _ = counts(self.cluster)
                 processed = (total - open_events) / self.total
                 if processed >= self.worker_at[0]:
                     self.worker_at.pop(0)
-                    self._kill_and_restart(self.rng.choice(self.cluster.workers))
+                    self._kill_and_restart(self._next("worker", self.cluster.workers))
             self.stop.wait(0.05)
 
     def _kill_and_restart(self, service: Any) -> None:
