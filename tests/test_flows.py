@@ -398,3 +398,45 @@ def test_slack_is_paced_per_channel_by_the_sender(database_url: str) -> None:
             assert len(slack.messages) == 3
         finally:
             receiver.close()
+
+
+def test_a_slack_429_books_the_channel_for_every_action_and_threads_pace_by_name(database_url: str) -> None:
+    from hotglue_webhooks.storage.models import SlackPacing
+
+    with FakeHotGlue(api_key=API_KEY) as hotglue, FakeSlack(token=TOKEN) as slack:
+        receiver = Receiver(
+            database_url, slack_bot_token=TOKEN, slack_api_url=slack.url, hotglue_api_url=hotglue.url,
+            slack_min_interval_seconds=1.0,
+        )
+        try:
+            slack.fail_next(1, 429, headers={"Retry-After": "30"})
+            for tenant in ("t1", "t2"):
+                receiver.post(dict(payload("etl_failed__transform"), tenant=tenant, s3_root=f"{tenant}/flows/F/jobs/1"))
+            worker = receiver.worker()
+            now = ahead()
+            worker.clock, worker.sleep = (lambda: now), (lambda seconds: None)
+            worker.drain()
+            assert len(slack.requests) == 1 and slack.messages == []  # the 429, nothing after it
+            with receiver.runtime.sessions() as session:
+                booked = session.get(SlackPacing, "#hotglue-webhooks")
+                waiting = list(session.scalars(select(ActionRecord).order_by(ActionRecord.id)))
+            assert booked.next_at >= now + timedelta(seconds=30)
+            assert all(a.next_attempt_at >= now + timedelta(seconds=30) for a in waiting)
+            # After the wait both go out, a slot apart; a repeat in a thread paces by the name.
+            later = now + timedelta(seconds=31)
+            worker.clock = lambda: later
+            worker.drain()
+            worker.clock = lambda: later + timedelta(seconds=2)
+            worker.drain()
+            assert len(slack.messages) == 2
+            again = dict(payload("etl_failed__transform"), tenant="t1", s3_root="t1/flows/F/jobs/2")
+            receiver.post(again)
+            worker.clock = lambda: later + timedelta(seconds=10)
+            worker.drain()
+            with receiver.runtime.sessions() as session:
+                threaded = [a for a in session.scalars(select(ActionRecord)) if a.params.get("pace")]
+            assert {a.kind for a in threaded} == {"slack.post_message", "slack.update_message"}
+            assert {a.params["pace"] for a in threaded} == {"#hotglue-webhooks"}
+            assert {a.params["channel"] for a in threaded} == {slack.messages[0].channel_id}
+        finally:
+            receiver.close()

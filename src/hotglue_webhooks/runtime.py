@@ -112,6 +112,9 @@ class Runtime:
             secret_value(self.settings.slack_bot_token) or None,
             base_url=self.settings.slack_api_url,
             timeout=self.settings.http_timeout_seconds,
+            # A 429 goes back to the worker, which books the channel for every worker
+            # (slack_pacing) instead of one thread sleeping and resending out of turn.
+            max_retry_count=0,
         )
 
     def effects(self) -> Effects:

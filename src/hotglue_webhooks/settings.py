@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     """A webhook body not fully received within this many seconds is refused with 408."""
     slack_min_interval_seconds: float = Field(default=1.0, ge=0)
     """Messages to one Slack channel are sent at least this far apart (Slack: ~1/s/channel)."""
-    slack_pacing_horizon_seconds: float = Field(default=5.0, ge=0)
+    slack_pacing_horizon_seconds: float = Field(default=1.5, ge=0)
     """A worker waits in place for a channel slot at most this long, else comes back later."""
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -52,7 +52,7 @@ from hotglue_webhooks.storage.models import (
     Event,
 )
 from hotglue_webhooks.storage.queue import claim_next, release, renew_lease
-from hotglue_webhooks.storage.slack_state import open_alerts, record_alert, reserve_slot
+from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
 
 if TYPE_CHECKING:
     from hotglue_webhooks.runtime import Environment
@@ -60,6 +60,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("hotglue_webhooks.worker")
 
 SLACK_KINDS = (SLACK_POST, SLACK_UPDATE)
+
+
+def pacing_key(params: Any) -> str:
+    """The channel a Slack action counts against: its name as first posted to."""
+    return str(params.get("pace") or params.get("channel"))
 # How soon to look again at an event whose action waits for a dependency of another event.
 DEPENDENCY_WAIT_SECONDS = 5.0
 MAX_ERROR_CHARS = 2000
@@ -357,7 +362,7 @@ class Worker:
         """
         if action.kind not in SLACK_KINDS or self.effects.slack_dry_run:
             return None
-        channel = str(action.params.get("channel"))
+        channel = pacing_key(action.params)
         now = self.clock()
         reserved, at = reserve_slot(
             self.sessions, channel, now, self.settings.slack_min_interval_seconds,
@@ -420,6 +425,12 @@ class Worker:
         self, action_id: int, attempts: int, error: str, transient: bool, retry_after: float | None, bound: Any
     ) -> datetime | None:
         error = _short(self.redactor.redact_text(error))
+        if retry_after and self._action_kind(action_id) in SLACK_KINDS:
+            # Slack's 429 is per channel: every worker waits it out, not just this action.
+            with self.sessions() as session:
+                record = session.get(ActionRecord, action_id)
+                params = record.params if record else {}
+            push_back(self.sessions, pacing_key(params), self.clock() + timedelta(seconds=retry_after))
         if transient and attempts < self.retry.max_attempts:
             delay = self.retry.delay(attempts, retry_after)
             retry_at = self.clock() + timedelta(seconds=delay)
@@ -443,6 +454,11 @@ class Worker:
         except (ActionImpossible, KeyError, TypeError, ValueError):
             return None  # the execution itself will report what is wrong
         return preview
+
+    def _action_kind(self, action_id: int) -> str | None:
+        with self.sessions() as session:
+            record = session.get(ActionRecord, action_id)
+            return record.kind if record else None
 
     def _order_of(self, event_id: int) -> tuple[datetime, int]:
         with self.sessions() as session:

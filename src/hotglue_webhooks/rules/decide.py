@@ -151,7 +151,8 @@ class _Plan:
         if thread is None:
             params = message.params(self.config.channel_for(self.rule, self.default_channel))
         else:
-            params = {**message.params(thread.channel), "thread_ts": thread.ts}
+            pace = thread.channel_name or thread.channel
+            params = {**message.params(thread.channel), "thread_ts": thread.ts, "pace": pace}
         if alert is not None:
             params["alert"] = dict(alert)
         return self.add(SLACK_POST, self.key(what), params, depends_on)
@@ -207,7 +208,13 @@ def _plan_failure_alert(p: _Plan) -> None:
         p.add(
             SLACK_UPDATE,
             p.key("slack_update"),
-            {"channel": open_alert.channel, "ts": open_alert.ts, "text": update.text, "blocks": update.blocks},
+            {
+                "channel": open_alert.channel,
+                "ts": open_alert.ts,
+                "text": update.text,
+                "blocks": update.blocks,
+                "pace": open_alert.channel_name or open_alert.channel,
+            },
             depends_on=(reply,),
         )
         p.note(

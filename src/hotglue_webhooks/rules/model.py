@@ -153,6 +153,9 @@ class OpenAlert:
     last_at: datetime
     text: str
     blocks: tuple[Mapping[str, Any], ...] = ()
+    channel_name: str = ""
+    """The channel as posted to (e.g. ``#hotglue-webhooks``): replies and updates are paced
+    with it, as ``params["pace"]``, since Slack's per-channel limit counts them all."""
 
 
 @dataclass(frozen=True)

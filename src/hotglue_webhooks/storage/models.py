@@ -222,6 +222,8 @@ class SlackThread(Base):
     """The opening event's place in its tenant's processing order (``order_at``, id): only
     events after it see the thread. No foreign key: threads outlive purged events."""
     channel: Mapped[str] = mapped_column(String(255), nullable=False)
+    channel_name: Mapped[str | None] = mapped_column(String(255))
+    """The channel as the alert was posted to (``#hotglue-webhooks``): the pacing key."""
     ts: Mapped[str] = mapped_column(String(64), nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
     blocks: Mapped[list[Any]] = mapped_column(JSON, nullable=False)

@@ -48,6 +48,7 @@ def open_alerts(
                 thread_key=row.thread_key,
                 fingerprint=row.fingerprint,
                 channel=row.channel,
+                channel_name=row.channel_name or row.channel,
                 ts=row.ts,
                 count=row.count,
                 first_at=row.first_at,
@@ -85,6 +86,7 @@ def record_alert(
                 opened_order_at=opener[0],
                 opened_event_id=opener[1],
                 channel=str(posted.get("channel") or params["channel"]),
+                channel_name=str(params["channel"]),
                 ts=str(posted["ts"]),
                 text=params["text"],
                 blocks=list(params.get("blocks") or []),
@@ -102,6 +104,21 @@ def record_alert(
             row.last_at = max(row.last_at, at)
         elif op == ALERT_RESOLVE:
             row.resolved_at = now
+
+
+def push_back(sessions: sessionmaker[Session], channel: str, until: datetime) -> None:
+    """Book ``channel`` until ``until`` (Slack answered 429 with Retry-After): every worker waits."""
+    for _ in range(3):
+        try:
+            with write_session(sessions) as session:
+                row = session.get(SlackPacing, channel)
+                if row is None:
+                    session.add(SlackPacing(channel=channel, next_at=until))
+                elif row.next_at < until:
+                    row.next_at = until
+            return
+        except IntegrityError:
+            continue
 
 
 def reserve_slot(
