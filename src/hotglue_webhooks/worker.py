@@ -354,36 +354,31 @@ class Worker:
             return None
         return "waiting"
 
-    def _paced(self, action: ActionRecord) -> datetime | None:
-        """Wait for the action's Slack channel slot; return a later time to come back, or None.
+    def _paced(self, action: ActionRecord) -> tuple[bool, datetime | None]:
+        """Reserve the action's Slack channel slot: ``(True, at)`` to send at ``at``,
+        ``(False, at)`` to come back at ``at``, ``(True, None)`` for no pacing.
 
         Slack allows about one message per second per channel: the sender paces itself
         (across all worker processes) rather than retrying into 429s.
         """
         if action.kind not in SLACK_KINDS or self.effects.slack_dry_run:
-            return None
-        channel = pacing_key(action.params)
-        now = self.clock()
+            return True, None
         reserved, at = reserve_slot(
-            self.sessions, channel, now, self.settings.slack_min_interval_seconds,
+            self.sessions, pacing_key(action.params), self.clock(), self.settings.slack_min_interval_seconds,
             self.settings.slack_pacing_horizon_seconds,
         )
         if not reserved:
+            # Not an attempt: hand the action back as it was, to come back at the slot.
             with write_session(self.sessions) as session:
                 record = session.get(ActionRecord, action.id)
                 assert record is not None
+                record.state = action.state if action.state != ACTION_RUNNING else ACTION_PENDING
+                record.attempts = action.attempts
                 record.next_attempt_at = at
-            return at
-        wait = (at - now).total_seconds()
-        if wait > 0:
-            self.sleep(wait)
-        return None
+        return reserved, at
 
     def _execute(self, action: ActionRecord, bound: Any) -> datetime | None:
         """Execute one action; return its next attempt time if it must be retried."""
-        later = self._paced(action)
-        if later is not None:
-            return later
         attempts = action.attempts + 1
         with write_session(self.sessions) as session:
             record = session.get(ActionRecord, action.id)
@@ -397,6 +392,15 @@ class Worker:
                 # What is about to be sent, so a failed or dead action shows it too (the
                 # outcome replaces it with the request actually sent).
                 record.request = self._preview(action)
+        # The channel slot is reserved last, right before sending, so no bookkeeping time
+        # falls between the slot and the request.
+        go, slot = self._paced(action)
+        if not go:
+            return slot
+        if slot is not None:
+            wait = (slot - self.clock()).total_seconds()
+            if wait > 0:
+                self.sleep(wait)
         log_action = bound.bind(action=action.kind, key=action.idempotency_key, attempt=attempts)
         try:
             outcome = self.effects.execute(action.kind, action.params, action.idempotency_key)
