@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -19,6 +20,9 @@ except ImportError:  # not on POSIX: SQLite's busy handler alone queues the writ
     fcntl = None  # type: ignore[assignment]
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# A write transaction holding SQLite's lock longer than this makes its process rest as
+# long before its next write (see _WriteLock); an ingest INSERT takes well under 1 ms.
+LONG_HOLD_SECONDS = 0.005
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -67,8 +71,16 @@ class _WriteLock:
     SQLite makes a writer that finds the database locked poll: it sleeps 1, 2, 5, 10,
     … 100 ms between tries, so with four gunicorn workers and a worker writing at once
     most of the waiting is sleeping past the moment the lock came free (measured: four
-    web workers ingested less than one). ``flock`` wakes the next writer when the lock
-    is released. SQLite's own locking still guards the data; this only orders waiters.
+    web workers ingested less than one). A kernel lock wakes the next writer when the
+    lock is released. SQLite's own locking still guards the data; this only orders waiters.
+
+    A writer that loops (a purge deleting batch after batch) must not starve the others
+    (measured with a plain lock: ingest at 200 req/s waited 41 s at p99 while 1,000,000
+    events were purged). Two byte locks on one file make a turnstile: a writer takes
+    byte 0, then byte 1 (the write lock), then lets byte 0 go, so a looping writer finds
+    byte 0 held by whoever waits and cannot take the lock straight back. A turn is not
+    time, though: one 50 ms batch per 0.3 ms insert still starves ingest, so a process
+    that held the lock longer than LONG_HOLD_SECONDS rests as long before its next write.
     """
 
     def __init__(self, path: str) -> None:
@@ -77,11 +89,13 @@ class _WriteLock:
         self._depth = 0
         self._fd: int | None = None
         self._pid = 0
+        self._rest_until = 0.0
 
     def _file(self) -> int | None:
         if self._fd is None or self._pid != os.getpid():
-            # A forked child (a gunicorn worker) opens its own: a flock on an inherited
-            # descriptor would be shared with the parent.
+            # A forked child (a gunicorn worker) opens its own: it does not inherit the
+            # parent's locks, and must not share its descriptor. Nothing else may open this
+            # file in the process: closing any descriptor of it drops POSIX locks.
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError:
@@ -91,17 +105,29 @@ class _WriteLock:
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
+        # A writer that held the lock long (a purge batch) rests as long before taking it
+        # again, so the short writers (ingest) get the time in between, not just a turn.
+        rest = self._rest_until - time.monotonic()
+        if rest > 0 and self._depth == 0:
+            time.sleep(rest)
         with self._threads:
             fd = self._file() if self._depth == 0 else None
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX, 1, 1)
+                finally:
+                    fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
             self._depth += 1
+            taken = time.monotonic()
             try:
                 yield
             finally:
                 self._depth -= 1
                 if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    fcntl.lockf(fd, fcntl.LOCK_UN, 1, 1)
+                    held = time.monotonic() - taken
+                    self._rest_until = time.monotonic() + held if held > LONG_HOLD_SECONDS else 0.0
 
 
 _write_locks: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()
