@@ -1,0 +1,1 @@
+"""Benchmarks of the receiver against the machine's own ceiling (issue 6): ``python -m bench``."""
