@@ -25,27 +25,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.prometheus_dir import MULTIPROC_ENV
+from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # HotGlue's lifecycle statuses (REFERENCE.md §1). Anything else is counted as "other",
 # so a sender cannot grow the number of label values without bound.
-KNOWN_STATUSES = frozenset(
-    {
-        "JOB_CREATED",
-        "DISCOVER_STARTED",
-        "DISCOVER_FAILED",
-        "SYNC_STARTED",
-        "SYNC_SUCCESS",
-        "SYNC_FAILED",
-        "ETL_STARTED",
-        "ETL_SUCCESS",
-        "ETL_FAILED",
-        "EXPORT_STARTED",
-        "EXPORT_FAILED",
-        "JOB_COMPLETED",
-    }
-)
+KNOWN_STATUSES = frozenset(LIFECYCLE_STATUSES)
 
 WEBHOOKS = Counter(
     "hgw_webhooks_received",

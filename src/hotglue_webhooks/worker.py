@@ -429,12 +429,13 @@ class Worker:
         self, action_id: int, attempts: int, error: str, transient: bool, retry_after: float | None, bound: Any
     ) -> datetime | None:
         error = _short(self.redactor.redact_text(error))
-        if retry_after and self._action_kind(action_id) in SLACK_KINDS:
-            # Slack's 429 is per channel: every worker waits it out, not just this action.
+        if retry_after:
             with self.sessions() as session:
-                record = session.get(ActionRecord, action_id)
-                params = record.params if record else {}
-            push_back(self.sessions, pacing_key(params), self.clock() + timedelta(seconds=retry_after))
+                failed = session.get(ActionRecord, action_id)
+                kind, params = (failed.kind, failed.params) if failed else (None, {})
+            if kind in SLACK_KINDS:
+                # Slack's 429 is per channel: every worker waits it out, not just this action.
+                push_back(self.sessions, pacing_key(params), self.clock() + timedelta(seconds=retry_after))
         if transient and attempts < self.retry.max_attempts:
             delay = self.retry.delay(attempts, retry_after)
             retry_at = self.clock() + timedelta(seconds=delay)
@@ -458,11 +459,6 @@ class Worker:
         except (ActionImpossible, KeyError, TypeError, ValueError):
             return None  # the execution itself will report what is wrong
         return preview
-
-    def _action_kind(self, action_id: int) -> str | None:
-        with self.sessions() as session:
-            record = session.get(ActionRecord, action_id)
-            return record.kind if record else None
 
     def _order_of(self, event_id: int) -> tuple[datetime, int]:
         with self.sessions() as session:

@@ -14,6 +14,22 @@ from datetime import datetime
 from typing import Any
 
 FAILED_SUFFIX = "_FAILED"
+LIFECYCLE_STATUSES: tuple[str, ...] = (
+    "JOB_CREATED",
+    "DISCOVER_STARTED",
+    "DISCOVER_FAILED",
+    "SYNC_STARTED",
+    "SYNC_SUCCESS",
+    "SYNC_FAILED",
+    "ETL_STARTED",
+    "ETL_SUCCESS",
+    "ETL_FAILED",
+    "EXPORT_STARTED",
+    "EXPORT_FAILED",
+    "JOB_COMPLETED",
+)
+"""HotGlue's job-lifecycle statuses in stage order (https://docs.hotglue.com/docs/jobs-lifecycle,
+REFERENCE.md §1). Others may come in future: stored, never an error."""
 
 # Action kinds. The executor (hotglue_webhooks.effects) maps each to exactly one HTTP call.
 SLACK_POST = "slack.post_message"

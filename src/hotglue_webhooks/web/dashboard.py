@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
+from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
 from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
@@ -55,20 +56,7 @@ log = structlog.get_logger("hotglue_webhooks.web")
 PAGE_SIZE = 50
 JOBS_PER_PAGE = 20
 TIME_PRESETS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
-LIFECYCLE = (
-    "JOB_CREATED",
-    "DISCOVER_STARTED",
-    "DISCOVER_FAILED",
-    "SYNC_STARTED",
-    "SYNC_SUCCESS",
-    "SYNC_FAILED",
-    "ETL_STARTED",
-    "ETL_SUCCESS",
-    "ETL_FAILED",
-    "EXPORT_STARTED",
-    "EXPORT_FAILED",
-    "JOB_COMPLETED",
-)
+LIFECYCLE = LIFECYCLE_STATUSES
 SYNC_TYPES = ("auto_sync", "full_sync", "incremental_sync")
 
 
