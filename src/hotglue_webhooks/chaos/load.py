@@ -22,13 +22,18 @@ PATH = "/webhooks/hotglue"
 
 @dataclass(frozen=True)
 class Attempt:
-    """One POST: the status answered (None: no answer) or the error, and when."""
+    """One POST: the status answered (None: no answer) or the error, and when.
+
+    ``started`` and ``finished`` are wall-clock seconds (``time.time()``): the request was
+    sent after ``started`` and its answer (or error) read before ``finished``.
+    """
 
     target: str
     started: float
     status: int | None
     error: str | None = None
     body: bytes = b""
+    finished: float = 0.0
 
 
 @dataclass
@@ -160,8 +165,9 @@ def post(target: str, body: bytes, headers: dict[str, str], timeout: float) -> A
     try:
         connection.request("POST", PATH, body=body, headers=headers)
         response = connection.getresponse()
-        return Attempt(target, started, response.status, body=response.read(4096))
+        body = response.read(4096)
+        return Attempt(target, started, response.status, body=body, finished=time.time())
     except (OSError, http.client.HTTPException) as error:
-        return Attempt(target, started, None, f"{type(error).__name__}: {error}")
+        return Attempt(target, started, None, f"{type(error).__name__}: {error}", finished=time.time())
     finally:
         connection.close()

@@ -349,8 +349,9 @@ def check_order(figures: Figures, load: LoadResult, events: list[EventRow]) -> N
         ack = outcome.acked
         if ack is not None:
             key = outcome.delivery.key
-            finished = ack.started
-            acked_at[key] = min(acked_at.get(key, finished), finished)
+            # The answer came back by ``finished``, so the event was committed by then. The
+            # request's start would be too early: a slow request commits after others.
+            acked_at[key] = min(acked_at.get(key, ack.finished), ack.finished)
     by_tenant: dict[str | None, list[EventRow]] = defaultdict(list)
     for event in events:
         if event.processed_at is not None:
