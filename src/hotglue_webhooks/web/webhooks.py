@@ -109,13 +109,18 @@ def receive() -> Any:
     previous_timeout = sock.gettimeout() if sock is not None else None
     if sock is not None:
         sock.settimeout(settings.body_timeout_seconds)
+    slow_body = f"body not received within {settings.body_timeout_seconds:g} s"
+    reading_since = time.monotonic()
     try:
         body = request.get_data(cache=False)
     except TimeoutError:
-        return _reject(408, f"body not received within {settings.body_timeout_seconds:g} s", None, "slow_body")
+        return _reject(408, slow_body, None, "slow_body")
     except RequestEntityTooLarge:
         return _reject(413, too_large, None, "too_large")
     except ClientDisconnected:
+        # gunicorn's threaded workers turn the socket timeout into an early end of body.
+        if time.monotonic() - reading_since >= settings.body_timeout_seconds:
+            return _reject(408, slow_body, None, "slow_body")
         return _reject(400, "body shorter than its Content-Length (client went away)", None, "unreadable_body")
     except Exception as error:  # e.g. gunicorn's InvalidChunkSize for a broken chunked body
         return _reject(400, f"body could not be read: {type(error).__name__}", None, "unreadable_body")
