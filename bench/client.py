@@ -7,7 +7,8 @@ harness can show it is not the bottleneck.
 Fixed rate is open loop: request *i* is due at ``start + i / rate`` whatever the server
 does, and its latency is measured from that due time (no coordinated omission: a
 stalled server shows up as latency, not as fewer requests). Each request opens its own
-connection, as gunicorn's sync workers close every connection after one answer.
+connection and closes it after the answer: the worst case for the server, and HotGlue's
+sender is not known to keep connections alive.
 """
 
 from __future__ import annotations

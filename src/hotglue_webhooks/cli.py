@@ -130,8 +130,6 @@ def _banner(settings: Settings) -> None:
 @main.command()
 def web() -> None:
     """Run only the HTTP server (gunicorn), for scale-out."""
-    from gunicorn.app.base import BaseApplication
-
     from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
 
     use_multiprocess_dir()  # before prometheus-client loads: every gunicorn worker counts into it
@@ -144,30 +142,9 @@ def web() -> None:
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
 
-    class Gunicorn(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            options = {
-                "bind": settings.bind,
-                "workers": settings.web_workers,
-                "worker_class": "sync",
-                "timeout": 30,
-                "graceful_timeout": 20,
-                "keepalive": 5,
-                "limit_request_line": 8190,
-                "limit_request_fields": 100,
-                "accesslog": None,
-                "errorlog": "-",
-                # gunicorn's control socket sits at one path per user: two receivers on a
-                # host would take each other's. Nothing here uses it.
-                "control_socket_disable": True,
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
+    from hotglue_webhooks.web import server
 
-        def load(self) -> Any:
-            return create_app(load_settings())
-
-    Gunicorn().run()
+    server.run(settings)
 
 
 @main.command()

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     bind: str = "127.0.0.1:8000"
     """host:port the web process listens on."""
     web_workers: int = Field(default=2, ge=1)
+    """gunicorn worker processes of the web server."""
+    web_threads: int = Field(default=32, ge=1)
+    """Requests one web worker process serves at once (gunicorn ``gthread`` workers). A client
+    that trickles its request holds one thread, never the whole process; idle keep-alive
+    connections hold none."""
     worker_threads: int = Field(default=2, ge=1)
     """Events of different tenants processed in parallel by one worker process."""
     max_body_bytes: int = Field(default=MIB, ge=1024)
