@@ -79,9 +79,24 @@ def test_events_of_one_tenant_run_in_last_updated_order(receiver: Receiver) -> N
     first = claim_next(sessions, "w1", now, 60)
     second = claim_next(sessions, "w2", now, 60)
     # Tenant 4821's earlier event first; tenant 3310 runs in parallel; 4821's later one waits.
-    assert {str(first), str(second)} == {early_id, other_id}
+    assert first is not None and second is not None
+    assert {str(first.id), str(second.id)} == {early_id, other_id}
     assert claim_next(sessions, "w3", now, 60) is None
-    assert late_id not in (str(first), str(second))
+    assert late_id not in (str(first.id), str(second.id))
+
+
+def test_a_claim_reads_the_event_with_its_lease(receiver: Receiver) -> None:
+    sent = payload("sync_failed__shopify_500")
+    event_id = int(receiver.post(sent).json["id"])
+    start = datetime.now(UTC)
+    claim = claim_next(receiver.runtime.sessions, "w1", start, 60)
+    assert claim is not None
+    assert (claim.id, claim.owner, claim.attempts, claim.decided) == (event_id, "w1", 1, False)
+    assert claim.payload["tenant"] == sent["tenant"] and claim.payload["status"] == "SYNC_FAILED"
+    assert claim.order == (claim.order_at, event_id)
+    # Its lease expires unprocessed: the next claim counts a second attempt.
+    again = claim_next(receiver.runtime.sessions, "w2", start + timedelta(seconds=61), 60)
+    assert again is not None and (again.id, again.owner, again.attempts) == (event_id, "w2", 2)
 
 
 def test_a_worker_killed_after_claiming_loses_nothing(receiver: Receiver) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,7 +34,7 @@ from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
 from hotglue_webhooks.rules import SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, RulesConfig, decide, needed_facts
 from hotglue_webhooks.settings import Settings
-from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.db import write_session, write_transaction
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
@@ -50,8 +50,9 @@ from hotglue_webhooks.storage.models import (
     EVENT_RETRYING,
     ActionRecord,
     Event,
+    UTCDateTime,
 )
-from hotglue_webhooks.storage.queue import claim_next, release, renew_lease
+from hotglue_webhooks.storage.queue import Claim, claim_next, release, renew
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
 
 if TYPE_CHECKING:
@@ -146,11 +147,10 @@ class Worker:
 
     def run_once(self, owner: str | None = None) -> bool:
         """Claim and process one due event; return False when none was due."""
-        owner = owner or self.name
-        event_id = claim_next(self.sessions, owner, self.clock(), self.settings.lease_seconds)
-        if event_id is None:
+        claim = claim_next(self.sessions, owner or self.name, self.clock(), self.settings.lease_seconds)
+        if claim is None:
             return False
-        self.process(event_id, owner)
+        self.process(claim)
         return True
 
     def drain(self, max_events: int = 10_000) -> int:
@@ -162,60 +162,61 @@ class Worker:
 
     # -- one event ----------------------------------------------------------------------
 
-    def process(self, event_id: int, owner: str) -> None:
+    def process(self, claim: Claim) -> None:
         """Decide (once) and act for a leased event, then release it."""
-        with self.sessions() as session:
-            event = session.get(Event, event_id)
-            assert event is not None
-            job = JobEvent.from_payload(event.payload, event_key=event.dedupe_key)
-            decided = event.decided_at is not None
+        job = JobEvent.from_payload(claim.payload, event_key=claim.dedupe_key)
         # Bound for this thread, so library lines (HotGlue client, httpx) carry them too.
-        structlog.contextvars.bind_contextvars(event_id=event_id, tenant=job.tenant, flow_id=job.flow_id)
+        structlog.contextvars.bind_contextvars(event_id=claim.id, tenant=job.tenant, flow_id=job.flow_id)
         try:
-            self._process(event_id, owner, job, decided)
+            self._process(claim, job)
         except Exception as error:  # a bug of ours met by this event: never retry it forever
-            self._crashed(event_id, owner, error)
+            self._crashed(claim, error)
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "tenant", "flow_id")
 
-    def _crashed(self, event_id: int, owner: str, error: Exception) -> None:
+    def _crashed(self, claim: Claim, error: Exception) -> None:
         """Retry an event whose processing raised; park it ``dead`` after ``max_attempts``.
 
         Parking frees the tenant's later events (they wait for every earlier open one).
         """
-        with self.sessions() as session:
-            event = session.get(Event, event_id)
-            attempts = event.attempts if event else self.retry.max_attempts
         text = _short(self.redactor.redact_text(f"{type(error).__name__}: {error}"))
         now = self.clock()
-        with write_session(self.sessions) as session:
-            if attempts >= self.retry.max_attempts:
-                release(session, event_id, owner, state=EVENT_DEAD, next_attempt_at=now, last_error=text)
-                log.exception("event_dead", attempts=attempts, error=text)
+        with write_transaction(self.sessions) as connection:
+            if claim.attempts >= self.retry.max_attempts:
+                release(connection, claim, state=EVENT_DEAD, next_attempt_at=now, last_error=text)
+                log.exception("event_dead", attempts=claim.attempts, error=text)
             else:
-                delay = self.retry.delay(attempts, None)
+                delay = self.retry.delay(claim.attempts, None)
                 release(
-                    session, event_id, owner, state=EVENT_RETRYING,
-                    next_attempt_at=now + timedelta(seconds=delay), last_error=text,
+                    connection, claim, state=EVENT_RETRYING, next_attempt_at=now + timedelta(seconds=delay),
+                    last_error=text,
                 )
-                log.exception("event_crashed", attempts=attempts, retry_in_seconds=round(delay, 3))
+                log.exception("event_crashed", attempts=claim.attempts, retry_in_seconds=round(delay, 3))
 
-    def _process(self, event_id: int, owner: str, job: JobEvent, decided: bool) -> None:
-        bound = log.bind(status=job.status)
-        if not decided:
+    def _process(self, claim: Claim, job: JobEvent) -> None:
+        run = _Run(claim, log.bind(status=job.status))
+        actions = None
+        if not claim.decided:
             try:
-                self._decide_and_record(event_id, job)
+                actions = self._decide_and_record(run, job)
             except PeerError as error:
-                self._retry_event(event_id, owner, error, bound)
+                self._retry_event(run, error)
                 return
-        next_at = self._act(event_id, owner, bound)
+        next_at = None if run.released else self._act(run, actions)
+        if run.released:
+            return
         now = self.clock()
-        with write_session(self.sessions) as session:
+        with write_transaction(self.sessions) as connection:
             if next_at is None:
-                release(session, event_id, owner, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
-                bound.info("event_processed")
+                self._release_done(connection, run, now)
             else:
-                release(session, event_id, owner, state=EVENT_RETRYING, next_attempt_at=next_at)
+                release(connection, claim, state=EVENT_RETRYING, next_attempt_at=next_at)
+
+    def _release_done(self, connection: Connection, run: _Run, now: datetime) -> None:
+        """Hand the event back ``done`` within ``connection``'s transaction."""
+        release(connection, run.claim, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
+        run.released = True
+        run.log.info("event_processed")
 
     def plan(self, job: JobEvent, order: tuple[datetime, int] | None = None) -> tuple[Facts, Decision]:
         """Read the facts ``job`` needs from HotGlue and decide; execute nothing.
@@ -232,25 +233,25 @@ class Worker:
         )
         return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
-    def _decide_and_record(self, event_id: int, job: JobEvent) -> Decision:
-        with self.sessions() as session:
-            event = session.get(Event, event_id)
-            assert event is not None
-            order = (event.order_at, event.id)
-        facts, decision = self.plan(job, order)
+    def _decide_and_record(self, run: _Run, job: JobEvent) -> list[ActionRecord]:
+        """Decide and record the event's actions; return those still to run.
+
+        When none is left to run, the event is released ``done`` in the same transaction.
+        """
+        facts, decision = self.plan(job, run.claim.order)
         for attempt in range(3):
             try:
-                self._record_decision(event_id, decision, facts_for_record(facts, self.redactor))
-                return decision
+                return self._record_decision(run, decision, facts_for_record(facts, self.redactor))
             except IntegrityError:
                 # Another worker recorded an action with the same key at the same moment
                 # (e.g. the one-per-day job trigger); the next pass sees it and skips it.
                 if attempt == 2:
                     raise
-        return decision
+        raise AssertionError("unreachable")
 
-    def _record_decision(self, event_id: int, decision: Decision, facts: dict[str, Any]) -> None:
+    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> list[ActionRecord]:
         now = self.clock()
+        event_id = run.claim.id
         keys = [action.key for action in decision.actions]
         with write_session(self.sessions) as session:
             owners: dict[str, int] = (
@@ -264,9 +265,8 @@ class Worker:
                 if keys
                 else {}
             )
-            existing = set(owners)
             for position, action in enumerate(decision.actions):
-                if action.key in existing:
+                if action.key in owners:
                     continue
                 session.add(
                     ActionRecord(
@@ -283,76 +283,95 @@ class Worker:
                         updated_at=now,
                     )
                 )
-            event = session.get(Event, event_id)
-            assert event is not None
             notes = list(decision.notes)
             notes += [
                 f"not repeated: {key} was already recorded by event {owners[key]}"
                 for key in keys
                 if key in owners and owners[key] != event_id
             ]
-            event.decision = notes
-            event.facts = facts
-            event.planned_keys = keys
-            event.decided_at = now
+            session.connection().execute(
+                update(Event)
+                .where(Event.id == event_id)
+                .values(decision=notes, facts=facts, planned_keys=keys, decided_at=now)
+            )
+            # This event's actions: the ones just added, and on a replay its earlier ones.
+            to_run = [
+                record
+                for record in session.scalars(_ACTIONS_OF_EVENT, {"event_id": event_id})
+                if record.state not in ACTION_FINAL
+            ]
+            if not to_run:
+                self._release_done(session.connection(), run, now)
+        return to_run
 
-    def _retry_event(self, event_id: int, owner: str, error: PeerError, bound: Any) -> None:
-        with self.sessions() as session:
-            event = session.get(Event, event_id)
-            attempts = event.attempts if event else 1
-        delay = self.retry.delay(attempts, error.retry_after)
-        bound.warning("facts_read_failed", error=str(error), retry_in_seconds=round(delay, 3))
-        with write_session(self.sessions) as session:
+    def _retry_event(self, run: _Run, error: PeerError) -> None:
+        delay = self.retry.delay(run.claim.attempts, error.retry_after)
+        run.log.warning("facts_read_failed", error=str(error), retry_in_seconds=round(delay, 3))
+        with write_transaction(self.sessions) as connection:
             release(
-                session, event_id, owner, state=EVENT_RETRYING,
+                connection, run.claim, state=EVENT_RETRYING,
                 next_attempt_at=self.clock() + timedelta(seconds=delay), last_error=_short(str(error)),
             )
 
-    def _act(self, event_id: int, owner: str, bound: Any) -> datetime | None:
-        """Run the event's due actions in order; return when to look again, None if all ended."""
-        with self.sessions() as session:
-            actions = list(
-                session.scalars(
-                    select(ActionRecord).where(ActionRecord.event_id == event_id).order_by(ActionRecord.position)
-                )
-            )
+    def _act(self, run: _Run, actions: list[ActionRecord] | None) -> datetime | None:
+        """Run the event's due actions in order; return when to look again, None if all ended.
+
+        ``actions`` None reads them (an event decided by an earlier claim).
+        """
+        if actions is None:
+            with self.sessions() as session:
+                actions = [
+                    record
+                    for record in session.scalars(_ACTIONS_OF_EVENT, {"event_id": run.claim.id})
+                    if record.state not in ACTION_FINAL
+                ]
         wake: list[datetime] = []
-        for action in actions:
-            if action.state in ACTION_FINAL:
-                continue
+        for index, action in enumerate(actions):
             now = self.clock()
             if action.next_attempt_at and action.next_attempt_at > now:
                 wake.append(action.next_attempt_at)
                 continue
-            blocker = self._dependency_state(action.depends_on)
-            if blocker == "failed":
-                self._finish(action.id, ACTION_SKIPPED, error="a step it depends on did not succeed")
-                continue
-            if blocker == "waiting":
+            # The last action, with nothing to come back for: finishing it ends the event,
+            # in the same transaction.
+            run.last = index == len(actions) - 1 and not wake
+            started = self._start(run, action, now)
+            if started == _LOST:
+                run.log.warning("lease_lost")
+                return now  # another worker owns the event now; our release will be refused
+            if started == _WAITING:
                 wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
                 continue
-            if not renew_lease(self.sessions, event_id, owner, now, self.settings.lease_seconds):
-                bound.warning("lease_lost")
-                return now  # another worker owns the event now; our release will be refused
-            retry_at = self._execute(action, bound)
+            if started != _STARTED:
+                continue  # skipped, or finished by another worker meanwhile
+            retry_at = self._execute(run, action)
             if retry_at is not None:
                 wake.append(retry_at)
         return min(wake) if wake else None
 
-    def _dependency_state(self, keys: list[str]) -> str | None:
-        if not keys:
-            return None
-        with self.sessions() as session:
-            states = dict(
-                session.execute(
-                    select(ActionRecord.idempotency_key, ActionRecord.state).where(ActionRecord.idempotency_key.in_(keys))
-                ).all()
-            )
-        if any(states.get(key) in (ACTION_DEAD, ACTION_SKIPPED) for key in keys):
-            return "failed"
-        if all(states.get(key) in ACTION_SUCCEEDED for key in keys):
-            return None
-        return "waiting"
+    def _start(self, run: _Run, action: ActionRecord, now: datetime) -> str:
+        """Renew the event's lease, check the action's dependencies and mark it running,
+        in one transaction. Returns _STARTED, _WAITING, _LOST, or _ENDED (skipped now, or
+        finished by another worker)."""
+        # What is about to be sent, so a failed or dead action shows it too (the outcome
+        # replaces it with the request actually sent).
+        preview = self._preview(action) if action.request is None else None
+        with write_transaction(self.sessions) as connection:
+            if not renew(connection, run.claim, now, self.settings.lease_seconds):
+                return _LOST
+            blocker = _dependency_state(connection, action.depends_on)
+            if blocker == "waiting":
+                return _WAITING
+            if blocker == "failed":
+                self._end(connection, run, action, ACTION_SKIPPED, now, error="a step it depends on did not succeed")
+                return _ENDED
+            values: dict[str, Any] = {"action_id": action.id, "now": now}
+            if preview is not None:
+                values["request"] = preview
+            attempts = connection.execute(_MARK_RUNNING[preview is not None], values).scalar()
+            if attempts is None:
+                return _ENDED  # finished by another worker meanwhile
+        action.attempts, action.state = attempts, ACTION_RUNNING
+        return _STARTED
 
     def _paced(self, action: ActionRecord) -> tuple[bool, datetime | None]:
         """Reserve the action's Slack channel slot: ``(True, at)`` to send at ``at``,
@@ -369,29 +388,19 @@ class Worker:
         )
         if not reserved:
             # Not an attempt: hand the action back as it was, to come back at the slot.
-            with write_session(self.sessions) as session:
-                record = session.get(ActionRecord, action.id)
-                assert record is not None
-                record.state = action.state if action.state != ACTION_RUNNING else ACTION_PENDING
-                record.attempts = action.attempts
-                record.next_attempt_at = at
+            attempts = action.attempts - 1
+            with write_transaction(self.sessions) as connection:
+                connection.execute(
+                    update(ActionRecord)
+                    .where(ActionRecord.id == action.id)
+                    .values(
+                        attempts=attempts, state=ACTION_RETRYING if attempts else ACTION_PENDING, next_attempt_at=at
+                    )
+                )
         return reserved, at
 
-    def _execute(self, action: ActionRecord, bound: Any) -> datetime | None:
-        """Execute one action; return its next attempt time if it must be retried."""
-        attempts = action.attempts + 1
-        with write_session(self.sessions) as session:
-            record = session.get(ActionRecord, action.id)
-            assert record is not None
-            if record.state in ACTION_FINAL:
-                return None  # finished by another worker in the meantime
-            record.state = ACTION_RUNNING
-            record.attempts = attempts
-            record.updated_at = self.clock()
-            if record.request is None:
-                # What is about to be sent, so a failed or dead action shows it too (the
-                # outcome replaces it with the request actually sent).
-                record.request = self._preview(action)
+    def _execute(self, run: _Run, action: ActionRecord) -> datetime | None:
+        """Execute one action marked running; return its next attempt time if it must be retried."""
         # The channel slot is reserved last, right before sending, so no bookkeeping time
         # falls between the slot and the request.
         go, slot = self._paced(action)
@@ -401,55 +410,48 @@ class Worker:
             wait = (slot - self.clock()).total_seconds()
             if wait > 0:
                 self.sleep(wait)
-        log_action = bound.bind(action=action.kind, key=action.idempotency_key, attempt=attempts)
+        log_action = run.log.bind(action=action.kind, key=action.idempotency_key, attempt=action.attempts)
         try:
             outcome = self.effects.execute(action.kind, action.params, action.idempotency_key)
         except PeerError as error:
-            return self._failed(action.id, attempts, str(error), error.transient, error.retry_after, log_action)
+            return self._failed(run, action, str(error), error.transient, error.retry_after, log_action)
         except ActionImpossible as error:
-            return self._failed(action.id, attempts, str(error), False, None, log_action)
+            return self._failed(run, action, str(error), False, None, log_action)
         except Exception as error:  # a bug of ours: retry, and park it dead in the end
             log_action.exception("action_crashed")
-            return self._failed(action.id, attempts, f"{type(error).__name__}: {error}", True, None, log_action)
+            return self._failed(run, action, f"{type(error).__name__}: {error}", True, None, log_action)
         state = ACTION_DRY_RUN if outcome.dry_run else ACTION_DONE
         alert = action.params.get("alert")
         self._finish(
-            action.id, state,
+            run, action, state,
             request=self.redactor.redact(outcome.request),
             response=self.redactor.redact(outcome.response) if outcome.response is not None else None,
             # The alert thread is recorded with the outcome, in one transaction.
-            alert=(alert, outcome.response, action.params, self._order_of(action.event_id))
-            if alert and outcome.response
-            else None,
+            alert=(alert, outcome.response, action.params, run.claim.order) if alert and outcome.response else None,
         )
         log_action.info("action_" + state)
         return None
 
     def _failed(
-        self, action_id: int, attempts: int, error: str, transient: bool, retry_after: float | None, bound: Any
+        self, run: _Run, action: ActionRecord, error: str, transient: bool, retry_after: float | None, bound: Any
     ) -> datetime | None:
         error = _short(self.redactor.redact_text(error))
-        if retry_after:
-            with self.sessions() as session:
-                failed = session.get(ActionRecord, action_id)
-                kind, params = (failed.kind, failed.params) if failed else (None, {})
-            if kind in SLACK_KINDS:
-                # Slack's 429 is per channel: every worker waits it out, not just this action.
-                push_back(self.sessions, pacing_key(params), self.clock() + timedelta(seconds=retry_after))
-        if transient and attempts < self.retry.max_attempts:
-            delay = self.retry.delay(attempts, retry_after)
+        if retry_after and action.kind in SLACK_KINDS:
+            # Slack's 429 is per channel: every worker waits it out, not just this action.
+            push_back(self.sessions, pacing_key(action.params), self.clock() + timedelta(seconds=retry_after))
+        if transient and action.attempts < self.retry.max_attempts:
+            delay = self.retry.delay(action.attempts, retry_after)
             retry_at = self.clock() + timedelta(seconds=delay)
-            with write_session(self.sessions) as session:
-                record = session.get(ActionRecord, action_id)
-                assert record is not None
-                record.state = ACTION_RETRYING
-                record.next_attempt_at = retry_at
-                record.last_error = error
-                record.updated_at = self.clock()
-            metrics.count_retry(record.kind)
+            with write_transaction(self.sessions) as connection:
+                connection.execute(
+                    update(ActionRecord)
+                    .where(ActionRecord.id == action.id)
+                    .values(state=ACTION_RETRYING, next_attempt_at=retry_at, last_error=error, updated_at=self.clock())
+                )
+            metrics.count_retry(action.kind)
             bound.warning("action_retrying", error=error, retry_in_seconds=round(delay, 3))
             return retry_at
-        self._finish(action_id, ACTION_DEAD, error=error)
+        self._finish(run, action, ACTION_DEAD, error=error)
         bound.error("action_dead", error=error)
         return None
 
@@ -460,15 +462,10 @@ class Worker:
             return None  # the execution itself will report what is wrong
         return preview
 
-    def _order_of(self, event_id: int) -> tuple[datetime, int]:
-        with self.sessions() as session:
-            event = session.get(Event, event_id)
-            assert event is not None
-            return event.order_at, event.id
-
     def _finish(
         self,
-        action_id: int,
+        run: _Run,
+        action: ActionRecord,
         state: str,
         *,
         error: str | None = None,
@@ -477,22 +474,95 @@ class Worker:
         alert: tuple[Any, Any, Any, Any] | None = None,
     ) -> None:
         now = self.clock()
+        if alert is None:
+            with write_transaction(self.sessions) as connection:
+                self._end(connection, run, action, state, now, error=error, request=request, response=response)
+            return
         with write_session(self.sessions) as session:
-            record = session.get(ActionRecord, action_id)
-            assert record is not None
-            if alert is not None:
-                record_alert(session, *alert, now=now)
-            record.state = state
-            record.updated_at = now
-            record.completed_at = now
-            record.next_attempt_at = None
-            if error is not None:
-                record.last_error = error
-            if request is not None:
-                record.request = request
-            if response is not None:
-                record.response = response
-        metrics.count_action(record.kind, state)
+            record_alert(session, *alert, now=now)
+            session.flush()
+            self._end(session.connection(), run, action, state, now, error=error, request=request, response=response)
+
+    def _end(
+        self,
+        connection: Connection,
+        run: _Run,
+        action: ActionRecord,
+        state: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the action's final ``state`` within ``connection``'s transaction (unless it
+        already ended), and when it was the event's last, release the event ``done`` in the
+        same transaction."""
+        values: dict[str, Any] = {"state": state, "updated_at": now, "completed_at": now, "next_attempt_at": None}
+        if error is not None:
+            values["last_error"] = error
+        if request is not None:
+            values["request"] = request
+        if response is not None:
+            values["response"] = response
+        connection.execute(
+            update(ActionRecord)
+            .where(ActionRecord.id == action.id, ActionRecord.state.not_in(ACTION_FINAL))
+            .values(**values)
+        )
+        action.state = state
+        if run.last:
+            self._release_done(connection, run, now)
+        metrics.count_action(action.kind, state)
+
+
+@dataclass
+class _Run:
+    """One claim being processed: ``last`` is set while the event's last action runs,
+    ``released`` once the event is handed back."""
+
+    claim: Claim
+    log: Any
+    last: bool = False
+    released: bool = False
+
+
+_STARTED, _WAITING, _LOST, _ENDED = "started", "waiting", "lost", "ended"
+_ACTIONS_OF_EVENT = (
+    select(ActionRecord).where(ActionRecord.event_id == bindparam("event_id")).order_by(ActionRecord.position)
+)
+
+
+_DEPENDENCY_STATES = select(ActionRecord.idempotency_key, ActionRecord.state).where(
+    ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+# Mark an action running and count the attempt, unless it ended meanwhile; [True] also
+# records the request about to be sent.
+_MARK_RUNNING = {
+    with_request: update(ActionRecord)
+    .where(ActionRecord.id == bindparam("action_id"), ActionRecord.state.not_in(ACTION_FINAL))
+    .values(
+        state=ACTION_RUNNING,
+        attempts=ActionRecord.attempts + 1,
+        updated_at=bindparam("now", type_=UTCDateTime()),
+        **({"request": bindparam("request", type_=ActionRecord.__table__.c.request.type)} if with_request else {}),
+    )
+    .returning(ActionRecord.attempts)
+    for with_request in (False, True)
+}
+
+
+def _dependency_state(connection: Connection, keys: list[str]) -> str | None:
+    """None when every action ``keys`` names succeeded, "failed" when one is dead or
+    skipped, else "waiting"."""
+    if not keys:
+        return None
+    states: dict[str, str] = {key: state for key, state in connection.execute(_DEPENDENCY_STATES, {"keys": keys})}
+    if any(states.get(key) in (ACTION_DEAD, ACTION_SKIPPED) for key in keys):
+        return "failed"
+    if all(states.get(key) in ACTION_SUCCEEDED for key in keys):
+        return None
+    return "waiting"
 
 
 def _short(text: str) -> str:

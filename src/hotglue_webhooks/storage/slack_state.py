@@ -130,6 +130,13 @@ def reserve_slot(
     (send at ``at``), or ``(False, at)`` without reserving when the channel is booked until
     ``at`` (try again then). Slots are ``interval_seconds`` apart.
     """
+    if interval_seconds <= 0:
+        # Unpaced: nothing to reserve, so no row lock that every worker would queue on;
+        # only a 429's booking (push_back) makes the channel wait.
+        with sessions() as session:
+            booked = session.scalar(select(SlackPacing.next_at).where(SlackPacing.channel == channel))
+        slot = max(booked or now, now)
+        return (slot - now).total_seconds() <= horizon_seconds, slot
     for _ in range(3):
         try:
             with write_session(sessions) as session:
