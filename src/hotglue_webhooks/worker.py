@@ -11,6 +11,7 @@ executed again.
 
 from __future__ import annotations
 
+import functools
 import random
 import socket
 import threading
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -233,7 +234,7 @@ class Worker:
         )
         return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
-    def _decide_and_record(self, run: _Run, job: JobEvent) -> list[ActionRecord]:
+    def _decide_and_record(self, run: _Run, job: JobEvent) -> list[_Step]:
         """Decide and record the event's actions; return those still to run.
 
         When none is left to run, the event is released ``done`` in the same transaction.
@@ -249,59 +250,47 @@ class Worker:
                     raise
         raise AssertionError("unreachable")
 
-    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> list[ActionRecord]:
+    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> list[_Step]:
         now = self.clock()
         event_id = run.claim.id
         keys = [action.key for action in decision.actions]
-        with write_session(self.sessions) as session:
+        with write_transaction(self.sessions) as connection:
             owners: dict[str, int] = (
-                dict(
-                    session.execute(  # type: ignore[arg-type]
-                        select(ActionRecord.idempotency_key, ActionRecord.event_id).where(
-                            ActionRecord.idempotency_key.in_(keys)
-                        )
-                    ).all()
-                )
-                if keys
-                else {}
+                {key: owner for key, owner in connection.execute(_KEY_OWNERS, {"keys": keys})} if keys else {}
             )
-            for position, action in enumerate(decision.actions):
-                if action.key in owners:
-                    continue
-                session.add(
-                    ActionRecord(
-                        event_id=event_id,
-                        idempotency_key=action.key,
-                        position=position,
-                        kind=action.kind,
-                        rule=action.rule,
-                        params=self.redactor.redact(dict(action.params)),
-                        depends_on=list(action.depends_on),
-                        state=ACTION_PENDING,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+            new = [
+                {
+                    "event_id": event_id,
+                    "idempotency_key": action.key,
+                    "position": position,
+                    "kind": action.kind,
+                    "rule": action.rule,
+                    "params": self.redactor.redact(dict(action.params)),
+                    "depends_on": list(action.depends_on),
+                    "state": ACTION_PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for position, action in enumerate(decision.actions)
+                if action.key not in owners
+            ]
+            if new:
+                connection.execute(insert(ActionRecord), new)
             notes = list(decision.notes)
             notes += [
                 f"not repeated: {key} was already recorded by event {owners[key]}"
                 for key in keys
                 if key in owners and owners[key] != event_id
             ]
-            session.connection().execute(
-                update(Event)
-                .where(Event.id == event_id)
-                .values(decision=notes, facts=facts, planned_keys=keys, decided_at=now)
+            connection.execute(
+                _RECORD_DECISION,
+                {"event_id": event_id, "decision": notes, "facts": facts, "planned_keys": keys, "now": now},
             )
             # This event's actions: the ones just added, and on a replay its earlier ones.
-            to_run = [
-                record
-                for record in session.scalars(_ACTIONS_OF_EVENT, {"event_id": event_id})
-                if record.state not in ACTION_FINAL
-            ]
+            to_run = _steps_to_run(connection, event_id)
             if not to_run:
-                self._release_done(session.connection(), run, now)
+                self._release_done(connection, run, now)
         return to_run
 
     def _retry_event(self, run: _Run, error: PeerError) -> None:
@@ -313,18 +302,14 @@ class Worker:
                 next_attempt_at=self.clock() + timedelta(seconds=delay), last_error=_short(str(error)),
             )
 
-    def _act(self, run: _Run, actions: list[ActionRecord] | None) -> datetime | None:
+    def _act(self, run: _Run, actions: list[_Step] | None) -> datetime | None:
         """Run the event's due actions in order; return when to look again, None if all ended.
 
         ``actions`` None reads them (an event decided by an earlier claim).
         """
         if actions is None:
-            with self.sessions() as session:
-                actions = [
-                    record
-                    for record in session.scalars(_ACTIONS_OF_EVENT, {"event_id": run.claim.id})
-                    if record.state not in ACTION_FINAL
-                ]
+            with self.sessions.kw["bind"].connect() as connection:
+                actions = _steps_to_run(connection, run.claim.id)
         wake: list[datetime] = []
         for index, action in enumerate(actions):
             now = self.clock()
@@ -348,7 +333,7 @@ class Worker:
                 wake.append(retry_at)
         return min(wake) if wake else None
 
-    def _start(self, run: _Run, action: ActionRecord, now: datetime) -> str:
+    def _start(self, run: _Run, action: _Step, now: datetime) -> str:
         """Renew the event's lease, check the action's dependencies and mark it running,
         in one transaction. Returns _STARTED, _WAITING, _LOST, or _ENDED (skipped now, or
         finished by another worker)."""
@@ -373,7 +358,7 @@ class Worker:
         action.attempts, action.state = attempts, ACTION_RUNNING
         return _STARTED
 
-    def _paced(self, action: ActionRecord) -> tuple[bool, datetime | None]:
+    def _paced(self, action: _Step) -> tuple[bool, datetime | None]:
         """Reserve the action's Slack channel slot: ``(True, at)`` to send at ``at``,
         ``(False, at)`` to come back at ``at``, ``(True, None)`` for no pacing.
 
@@ -399,7 +384,7 @@ class Worker:
                 )
         return reserved, at
 
-    def _execute(self, run: _Run, action: ActionRecord) -> datetime | None:
+    def _execute(self, run: _Run, action: _Step) -> datetime | None:
         """Execute one action marked running; return its next attempt time if it must be retried."""
         # The channel slot is reserved last, right before sending, so no bookkeeping time
         # falls between the slot and the request.
@@ -433,7 +418,7 @@ class Worker:
         return None
 
     def _failed(
-        self, run: _Run, action: ActionRecord, error: str, transient: bool, retry_after: float | None, bound: Any
+        self, run: _Run, action: _Step, error: str, transient: bool, retry_after: float | None, bound: Any
     ) -> datetime | None:
         error = _short(self.redactor.redact_text(error))
         if retry_after and action.kind in SLACK_KINDS:
@@ -455,7 +440,7 @@ class Worker:
         bound.error("action_dead", error=error)
         return None
 
-    def _preview(self, action: ActionRecord) -> dict[str, Any] | None:
+    def _preview(self, action: _Step) -> dict[str, Any] | None:
         try:
             preview: dict[str, Any] = self.redactor.redact(self.effects.preview(action.kind, action.params))
         except (ActionImpossible, KeyError, TypeError, ValueError):
@@ -465,7 +450,7 @@ class Worker:
     def _finish(
         self,
         run: _Run,
-        action: ActionRecord,
+        action: _Step,
         state: str,
         *,
         error: str | None = None,
@@ -487,7 +472,7 @@ class Worker:
         self,
         connection: Connection,
         run: _Run,
-        action: ActionRecord,
+        action: _Step,
         state: str,
         now: datetime,
         *,
@@ -498,18 +483,13 @@ class Worker:
         """Record the action's final ``state`` within ``connection``'s transaction (unless it
         already ended), and when it was the event's last, release the event ``done`` in the
         same transaction."""
-        values: dict[str, Any] = {"state": state, "updated_at": now, "completed_at": now, "next_attempt_at": None}
-        if error is not None:
-            values["last_error"] = error
-        if request is not None:
-            values["request"] = request
-        if response is not None:
-            values["response"] = response
-        connection.execute(
-            update(ActionRecord)
-            .where(ActionRecord.id == action.id, ActionRecord.state.not_in(ACTION_FINAL))
-            .values(**values)
-        )
+        values: dict[str, Any] = {"action_id": action.id, "state": state, "now": now}
+        fields = []
+        for name, value in (("last_error", error), ("request", request), ("response", response)):
+            if value is not None:
+                values[name] = value
+                fields.append(name)
+        connection.execute(_end_statement(tuple(fields)), values)
         action.state = state
         if run.last:
             self._release_done(connection, run, now)
@@ -528,9 +508,48 @@ class _Run:
 
 
 _STARTED, _WAITING, _LOST, _ENDED = "started", "waiting", "lost", "ended"
-_ACTIONS_OF_EVENT = (
-    select(ActionRecord).where(ActionRecord.event_id == bindparam("event_id")).order_by(ActionRecord.position)
+@dataclass
+class _Step:
+    """What the worker needs of one recorded action (a row of ``actions``)."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    params: dict[str, Any]
+    depends_on: list[str]
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    request: dict[str, Any] | None
+
+
+_STEPS_OF_EVENT = (
+    select(*(ActionRecord.__table__.c[name] for name in _Step.__dataclass_fields__))
+    .where(ActionRecord.event_id == bindparam("event_id"))
+    .order_by(ActionRecord.position)
 )
+_KEY_OWNERS = select(ActionRecord.idempotency_key, ActionRecord.event_id).where(
+    ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_RECORD_DECISION = (
+    update(Event)
+    .where(Event.id == bindparam("event_id"))
+    .values(
+        decision=bindparam("decision", type_=Event.__table__.c.decision.type),
+        facts=bindparam("facts", type_=Event.__table__.c.facts.type),
+        planned_keys=bindparam("planned_keys", type_=Event.__table__.c.planned_keys.type),
+        decided_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
+
+
+def _steps_to_run(connection: Connection, event_id: int) -> list[_Step]:
+    """The event's actions that have not ended, in the order decided."""
+    return [
+        _Step(**row._mapping)
+        for row in connection.execute(_STEPS_OF_EVENT, {"event_id": event_id})
+        if row.state not in ACTION_FINAL
+    ]
 
 
 _DEPENDENCY_STATES = select(ActionRecord.idempotency_key, ActionRecord.state).where(
@@ -550,6 +569,24 @@ _MARK_RUNNING = {
     .returning(ActionRecord.attempts)
     for with_request in (False, True)
 }
+
+
+@functools.cache
+def _end_statement(fields: tuple[str, ...]) -> Update:
+    """``UPDATE actions`` to a final state, also setting ``fields`` (each a bound
+    parameter of its name); one statement per shape, built once."""
+    columns = ActionRecord.__table__.c
+    return (
+        update(ActionRecord)
+        .where(ActionRecord.id == bindparam("action_id"), ActionRecord.state.not_in(ACTION_FINAL))
+        .values(
+            state=bindparam("state"),
+            updated_at=bindparam("now", type_=UTCDateTime()),
+            completed_at=bindparam("now", type_=UTCDateTime()),
+            next_attempt_at=None,
+            **{name: bindparam(name, type_=columns[name].type) for name in fields},
+        )
+    )
 
 
 def _dependency_state(connection: Connection, keys: list[str]) -> str | None:

@@ -12,14 +12,39 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.rules import ALERT_OPEN, ALERT_REPEAT, ALERT_RESOLVE, OpenAlert
 from hotglue_webhooks.storage.db import write_session
-from hotglue_webhooks.storage.models import SlackPacing, SlackThread
+from hotglue_webhooks.storage.models import SlackPacing, SlackThread, UTCDateTime
+
+
+_THREAD_COLUMNS = (
+    SlackThread.thread_key, SlackThread.fingerprint, SlackThread.channel, SlackThread.channel_name,
+    SlackThread.ts, SlackThread.count, SlackThread.first_at, SlackThread.last_at, SlackThread.text,
+    SlackThread.blocks,
+)
+_OPEN_THREADS = select(*_THREAD_COLUMNS).where(
+    SlackThread.tenant == bindparam("tenant"), SlackThread.flow_id == bindparam("flow_id"),
+    SlackThread.resolved_at.is_(None),
+)
+# [with_before]: only threads opened by events earlier in processing order. Built once:
+# this runs for every failure event.
+_OPEN_THREADS_QUERIES = {
+    False: _OPEN_THREADS.order_by(SlackThread.first_at, SlackThread.id),
+    True: _OPEN_THREADS.where(
+        or_(
+            SlackThread.opened_order_at < bindparam("order_at", type_=UTCDateTime()),
+            and_(
+                SlackThread.opened_order_at == bindparam("order_at", type_=UTCDateTime()),
+                SlackThread.opened_event_id < bindparam("event_id"),
+            ),
+        )
+    ).order_by(SlackThread.first_at, SlackThread.id),
+}
 
 
 def open_alerts(
@@ -30,34 +55,26 @@ def open_alerts(
     ``before`` = (``order_at``, id) of the event being decided: only threads opened by
     events earlier in processing order are returned. None returns all.
     """
-    query = select(SlackThread).where(
-        SlackThread.tenant == tenant, SlackThread.flow_id == flow_id, SlackThread.resolved_at.is_(None)
-    )
+    values: dict[str, Any] = {"tenant": tenant, "flow_id": flow_id}
     if before is not None:
-        order_at, event_id = before
-        query = query.where(
-            or_(
-                SlackThread.opened_order_at < order_at,
-                and_(SlackThread.opened_order_at == order_at, SlackThread.opened_event_id < event_id),
-            )
+        values["order_at"], values["event_id"] = before
+    with sessions.kw["bind"].connect() as connection:
+        rows = connection.execute(_OPEN_THREADS_QUERIES[before is not None], values).all()
+    return tuple(
+        OpenAlert(
+            thread_key=row.thread_key,
+            fingerprint=row.fingerprint,
+            channel=row.channel,
+            channel_name=row.channel_name or row.channel,
+            ts=row.ts,
+            count=row.count,
+            first_at=row.first_at,
+            last_at=row.last_at,
+            text=row.text,
+            blocks=tuple(row.blocks),
         )
-    with sessions() as session:
-        rows = session.scalars(query.order_by(SlackThread.first_at, SlackThread.id))
-        return tuple(
-            OpenAlert(
-                thread_key=row.thread_key,
-                fingerprint=row.fingerprint,
-                channel=row.channel,
-                channel_name=row.channel_name or row.channel,
-                ts=row.ts,
-                count=row.count,
-                first_at=row.first_at,
-                last_at=row.last_at,
-                text=row.text,
-                blocks=tuple(row.blocks),
-            )
-            for row in rows
-        )
+        for row in rows
+    )
 
 
 def record_alert(
@@ -121,6 +138,9 @@ def push_back(sessions: sessionmaker[Session], channel: str, until: datetime) ->
             continue
 
 
+_BOOKED = select(SlackPacing.next_at).where(SlackPacing.channel == bindparam("channel"))
+
+
 def reserve_slot(
     sessions: sessionmaker[Session], channel: str, now: datetime, interval_seconds: float, horizon_seconds: float
 ) -> tuple[bool, datetime]:
@@ -133,8 +153,8 @@ def reserve_slot(
     if interval_seconds <= 0:
         # Unpaced: nothing to reserve, so no row lock that every worker would queue on;
         # only a 429's booking (push_back) makes the channel wait.
-        with sessions() as session:
-            booked = session.scalar(select(SlackPacing.next_at).where(SlackPacing.channel == channel))
+        with sessions.kw["bind"].connect() as connection:
+            booked = connection.execute(_BOOKED, {"channel": channel}).scalar()
         slot = max(booked or now, now)
         return (slot - now).total_seconds() <= horizon_seconds, slot
     for _ in range(3):
