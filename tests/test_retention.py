@@ -40,6 +40,22 @@ def test_purge_removes_old_events_with_their_actions_and_keeps_new_ones(receiver
     assert oldest_event(receiver.runtime.sessions) is not None
 
 
+def test_purge_rests_after_each_batch_as_long_as_it_took(receiver: Receiver) -> None:
+    ids = [int(receiver.post(payload_name).json["id"]) for payload_name in ("sync_failed__shopify_500", "etl_failed__transform")]
+    now = datetime.now(UTC)
+    with receiver.runtime.sessions.begin() as session:
+        session.execute(update(Event).where(Event.id.in_(ids)).values(received_at=now - timedelta(days=31)))
+    rests: list[float] = []
+    batches: list[int] = []
+    result = purge(receiver.runtime.sessions, 30, now=now, batch_size=1, progress=batches.append, sleep=rests.append)
+    assert result.events == 2 and batches == [1, 1]
+    # Before each transaction: nothing before the first, then each batch's own duration
+    # (two event batches, the empty look for more events, then the rejections' look).
+    assert rests[0] == 0.0
+    assert len(rests) == 4
+    assert all(rest > 0 for rest in rests[1:3])
+
+
 def test_only_one_purge_per_interval_across_workers(receiver: Receiver) -> None:
     sessions = receiver.runtime.sessions
     now = datetime.now(UTC)

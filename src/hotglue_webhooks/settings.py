@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     """How long a claimed event stays with its worker before another may take it."""
     poll_seconds: float = Field(default=0.5, gt=0)
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
-    purge_batch_size: int = Field(default=500, ge=1)
+    purge_batch_size: int = Field(default=100, ge=1)
+    """Events deleted per transaction by the retention purge (which rests as long as each
+    batch took): smaller batches, shorter waits for ingest."""
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     """A webhook body not fully received within this many seconds is refused with 408."""
