@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, ContextManager
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,8 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # A write transaction holding SQLite's lock longer than this makes its process rest as
 # long before its next write (see _WriteLock); an ingest INSERT takes well under 1 ms.
 LONG_HOLD_SECONDS = 0.005
+# A pooled PostgreSQL connection idle longer than this is pinged before use.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -41,7 +43,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if fcntl is not None and database and database != ":memory:" and not database.startswith("file:"):
             _write_locks[engine] = _WriteLock(database + ".writelock")
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before use when it sat idle more than ``idle_seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per webhook and
+    several per processed event. A connection returned moments ago is trusted instead.
+    After a database restart, a connection idle for longer is replaced before use; one
+    used within the window fails once, and SQLAlchemy then replaces every pooled
+    connection ("Dealing with Disconnects", docs.sqlalchemy.org/en/20/core/pooling.html):
+    that webhook gets 503 and is resent, that worker step is retried.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since <= idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the driver's own error for a dead connection
+            raise exc.DisconnectionError(str(error)) from error
+        if not alive:
+            raise exc.DisconnectionError("the connection did not answer a ping")
 
 
 def _configure_sqlite(engine: Engine) -> None:
