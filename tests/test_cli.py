@@ -108,6 +108,32 @@ def test_a_bad_setting_stops_the_command_with_one_line(monkeypatch: pytest.Monke
     assert out == "Error: HGW_RETENTION_DAYS: Input should be greater than or equal to 1\n"
 
 
+def test_a_database_without_the_schema_is_named_in_one_line(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # E.g. the CLI run outside the clone: a new, empty SQLite file in the working directory.
+    monkeypatch.setenv("HGW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    code, out = run("events", "list")
+    assert code == 1
+    assert out.startswith(f"Error: database sqlite:///{tmp_path / 'empty.db'}: no such table: events")
+    assert out.endswith("run `hotglue-webhooks db upgrade`, or set HGW_DATABASE_URL)\n")
+    assert out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (("events", "show", "99999999999999999999999"), "99999999999999999999999 is not in the range"),
+        (("replay", "99999999999999999999999"), "99999999999999999999999 is not in the range"),
+        (("events", "list", "--since", "99999999999h"), "99999999999h reaches before the year 1"),
+        (("actions", "replay", "--since", "1000000d", "--yes"), "1000000d reaches before the year 1"),
+        (("purge", "--days", "99999999999"), "99999999999 is not in the range 1<=x<=36500"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_in_one_line(cli_env: str, args: tuple[str, ...], complaint: str) -> None:
+    code, out = run(*args)
+    assert code == 2
+    assert complaint in out and "Traceback" not in out
+
+
 def test_db_upgrade_is_idempotent(cli_env: str) -> None:
     code, out = run("db", "upgrade")
     assert code == 0 and out.startswith("database at the newest schema: ")

@@ -14,7 +14,9 @@ redactor = Redactor()
     [
         "password", "Password", "client_secret", "clientSecret", "accessToken", "refreshToken", "apiToken",
         "privateKey", "secretKey", "passwordHash", "aws_secret_access_key", "X-Custom-Token-Thing", "x-api-key",
-        "shopify_access_token", "Authorization", "credentials",
+        "shopify_access_token", "Authorization", "credentials", "auth", "X-Auth", "Authentication", "bearer",
+        "signature", "X-Hub-Signature-256", "X-Amz-Signature", "sessionId", "X-Session-Id", "X-Access-Key",
+        "private key",
     ],
 )
 def test_secret_looking_keys(key: str) -> None:
@@ -38,6 +40,20 @@ def test_ordinary_keys_stay(key: str) -> None:
         ("see https://user:pw@host/path", f"see https://user:{REDACTED}@host/path"),
         ("Old refresh token used.", "Old refresh token used."),
         ("token_response.raise_for_status()", "token_response.raise_for_status()"),
+        # A secret pair inside the value of another key (an exception's text, a URL).
+        ("Error: password=S1 and more", f"Error: password={REDACTED} and more"),
+        ("Error: password: S1", f"Error: password: {REDACTED}"),
+        ("RuntimeError: token=S1", f"RuntimeError: token={REDACTED}"),
+        ("headers: Authorization: Bearer S1", f"headers: Authorization: {REDACTED}"),
+        ("for url https://h/a?access_token=S1", f"for url https://h/a?access_token={REDACTED}"),
+        (
+            "401 Client Error: for url: https://x/oauth/token?refresh_token=S1&client_secret=S2&grant=y",
+            f"401 Client Error: for url: https://x/oauth/token?refresh_token={REDACTED}&client_secret={REDACTED}&grant=y",
+        ),
+        (
+            "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token",
+            "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token",
+        ),
     ],
 )
 def test_free_text(text: str, expected: str) -> None:

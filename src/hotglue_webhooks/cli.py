@@ -64,7 +64,34 @@ def _safe_url(url: str) -> str:
         return "(unparseable URL)"
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group; a database error ends any command with one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as error:
+            raise click.ClickException(_database_error(error)) from None
+
+
+def _database_error(error: SQLAlchemyError) -> str:
+    url = _safe_url(load_settings().database_url) if _settings_ok() else "(HGW_DATABASE_URL)"
+    message = f"database {url}: {_first_line(error)}"
+    original = getattr(error, "orig", None)
+    if "no such table" in str(original) or type(original).__name__ == "UndefinedTable":
+        message += " (no schema here: run `hotglue-webhooks db upgrade`, or set HGW_DATABASE_URL)"
+    return message
+
+
+def _settings_ok() -> bool:
+    try:
+        load_settings()
+    except SettingsError:
+        return False
+    return True
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Receive HotGlue job-lifecycle webhooks and turn them into Slack alerts and HotGlue actions.
 
@@ -201,13 +228,21 @@ def send(files: tuple[Path, ...], url: str | None) -> None:
 # -- looking at events -----------------------------------------------------------------
 
 
+# Event ids are 64-bit integers in both databases; a larger number cannot name one.
+EVENT_ID = click.IntRange(1, 2**63 - 1)
+MAX_DAYS = 36_500  # a hundred years: further back than any datetime arithmetic needs
+
+
 def _since(value: str | None) -> datetime | None:
     """Accept an ISO time or a relative one: 30m, 12h, 7d."""
     if value is None:
         return None
     units = {"m": "minutes", "h": "hours", "d": "days"}
     if value[:-1].isdigit() and value[-1:] in units:
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        try:
+            return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        except (OverflowError, ValueError):
+            raise click.BadParameter(f"{value} reaches before the year 1", param_hint="--since") from None
     parsed = parse_time(value)
     if parsed is None:
         raise click.BadParameter("use an ISO-8601 time or a relative one like 30m, 12h, 7d", param_hint="--since")
@@ -264,7 +299,7 @@ def events_list(
 
 
 @events.command("show")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 def events_show(event_id: int) -> None:
     """Show one event, its decision and its actions with their outcomes (JSON)."""
     from hotglue_webhooks.storage.queries import event_detail, get_event
@@ -276,7 +311,7 @@ def events_show(event_id: int) -> None:
 
 
 @main.command()
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 @click.option("--wait/--no-wait", default=True, help="Process it now in this process.")
 def replay(event_id: int, wait: bool) -> None:
     """Run an event's rules again; actions already done stay done."""
@@ -346,7 +381,7 @@ def actions_replay(
 
 
 @main.command()
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Default: HGW_RETENTION_DAYS.")
+@click.option("--days", type=click.IntRange(1, MAX_DAYS), default=None, help="Default: HGW_RETENTION_DAYS.")
 def purge(days: int | None) -> None:
     """Delete events (and their actions) and rejections older than the retention."""
     from rich.console import Console

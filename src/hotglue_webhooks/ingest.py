@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +78,8 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     except BadPayload:
         raise
     except ValueError as error:  # e.g. an integer beyond Python's digit limit
+        if "digits" in str(error):
+            raise BadPayload(f"body has a number of more than {sys.get_int_max_str_digits()} digits") from None
         raise BadPayload(f"body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise BadPayload(f"body must be a JSON object, got {_json_type(value)}")

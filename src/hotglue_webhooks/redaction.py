@@ -37,28 +37,34 @@ DEFAULT_SECRET_KEYS: frozenset[str] = frozenset(
         "x_api_key",
         "x_hub_signature",
         "private_key",
+        "access_key",
         "cookie",
         "set_cookie",
     }
 )
 SECRET_WORDS: frozenset[str] = frozenset(
-    {"password", "passwd", "pwd", "secret", "token", "apikey", "authorization", "credential", "credentials"}
+    {
+        "password", "passwd", "pwd", "secret", "token", "apikey", "authorization", "authentication", "auth",
+        "credential", "credentials", "signature", "session", "bearer", "privatekey",
+    }
 )
 """A key with one of these as a word is secret whatever the rest says."""
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # A key in text: a whole word (never starting inside one), taken atomically so a long
-# run of word characters is scanned once, then ": " or "=" and the value.
-_TEXT_PAIR = re.compile(
-    r"""(?<![\w-])(["']?)([\w-]{1,128}+)\1\s*[:=]\s*"""
-    r"""((?:bearer|basic|token|digest)\s+[^\s,;'"]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|[^\s,&;}\]'"]++)""",
+# run of word characters is scanned once, then ": " or "=". The value is matched only
+# after a secret key: the value of any other key ("Error: password=…", "https://…?token=")
+# is scanned for pairs of its own.
+_TEXT_KEY = re.compile(r"""(?<![\w-])(["']?)([\w-]{1,128}+)\1\s*[:=]\s*""")
+_TEXT_VALUE = re.compile(
+    r"""(?:bearer|basic|token|digest)\s+[^\s,;'"]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|[^\s,&;}\]'"]++""",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,20}+://[^\s/:@]{1,256}+:)([^\s/@]{1,256}+)(?=@)", re.IGNORECASE)
 
 
 def _normalise(key: str) -> str:
-    return _CAMEL.sub("_", key.strip()).lower().replace("-", "_")
+    return _CAMEL.sub("_", key.strip()).lower().replace("-", "_").replace(" ", "_")
 
 
 class Redactor:
@@ -117,10 +123,16 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """Redact secret values in free text: key/value pairs, auth schemes, URL passwords."""
-
-        def pair(match: re.Match[str]) -> str:
-            if not self.is_secret(match.group(2)):
-                return match.group(0)
-            return match.group(0)[: match.start(3) - match.start(0)] + REDACTED
-
-        return _URL_PASSWORD.sub(r"\1" + REDACTED, _TEXT_PAIR.sub(pair, text))
+        parts: list[str] = []
+        copied = position = 0
+        while (key := _TEXT_KEY.search(text, position)) is not None:
+            position = key.end()
+            if not self.is_secret(key.group(2)):
+                continue
+            value = _TEXT_VALUE.match(text, position)
+            if value is None:
+                continue
+            parts += (text[copied:position], REDACTED)
+            copied = position = value.end()
+        parts.append(text[copied:])
+        return _URL_PASSWORD.sub(r"\1" + REDACTED, "".join(parts))

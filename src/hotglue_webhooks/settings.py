@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     slack_channel: str = "#hotglue-webhooks"
     admin_token: SecretStr | None = None
     """When set, ``/api/*`` requires ``Authorization: Bearer <token>``."""
-    retention_days: int = Field(default=30, ge=1)
+    retention_days: int = Field(default=30, ge=1, le=36_500)
     dry_run: bool = False
     """Record every action as ``dry_run`` with the request it would send; send nothing."""
     rules_file: Path | None = None
