@@ -145,6 +145,11 @@ def test_check_config_prints_what_it_understood(cli_env: str) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("rules file:") and lines[0].endswith("defaults/rules.toml")
+    assert [line for line in lines if "MISSING" in line or " set" in line] == [
+        "HotGlue:         https://api.hotglue.com (dry-run; HGW_HOTGLUE_API_KEY MISSING)",
+        "Slack:           https://slack.com/api/ (dry-run; HGW_SLACK_BOT_TOKEN MISSING)",
+        "admin token:     MISSING (dashboard and admin API need no login)",
+    ]
     assert "full-sync marks: 'full sync', 62112121925143 (fullsync)" in lines
     assert "ignore marks:    971415185 (ignore)" in lines
     assert (

@@ -431,8 +431,15 @@ def check_config() -> None:
     out(f"rules file:      {settings.rules_file or DEFAULT_RULES_FILE}")
     out(f"database:        {_safe_url(settings.database_url)}")
     out(f"signature:       {'required' if settings.webhook_secret else 'not checked (HGW_WEBHOOK_SECRET unset)'}")
-    out(f"HotGlue:         {settings.hotglue_api_url} ({'dry-run' if settings.hotglue_dry_run else 'live'})")
-    out(f"Slack:           {settings.slack_api_url} ({'dry-run' if settings.slack_dry_run else 'live'})")
+    out(
+        f"HotGlue:         {settings.hotglue_api_url} ({'dry-run' if settings.hotglue_dry_run else 'live'}; "
+        f"HGW_HOTGLUE_API_KEY {'set' if secret_value(settings.hotglue_api_key) else 'MISSING'})"
+    )
+    out(
+        f"Slack:           {settings.slack_api_url} ({'dry-run' if settings.slack_dry_run else 'live'}; "
+        f"HGW_SLACK_BOT_TOKEN {'set' if secret_value(settings.slack_bot_token) else 'MISSING'})"
+    )
+    out(f"admin token:     {'set' if secret_value(settings.admin_token) else 'MISSING (dashboard and admin API need no login)'}")
     out(f"channel:         {rules.slack.channel or settings.slack_channel}")
     for rule, channel in sorted(rules.slack.channels_by_rule.items()):
         out(f"  {rule} -> {channel}")
