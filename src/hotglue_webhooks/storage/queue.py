@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, TextClause, and_, bindparam, exists, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.db import write_transaction
 from hotglue_webhooks.storage.models import (
     DUE_SQL,
     EVENT_OPEN_STATES,
@@ -129,8 +129,7 @@ def claim_next(sessions: sessionmaker[Session], owner: str, now: datetime, lease
     One transaction: find the event (first one whose worker died, then the earliest due
     one whose tenant has nothing earlier open), take it, and read it back with the take.
     """
-    with write_session(sessions) as session:
-        connection = session.connection()
+    with write_transaction(sessions) as connection:
         event_id = None
         for query in _CANDIDATES.get(connection.dialect.name, _CANDIDATES["postgresql"]):
             event_id = connection.execute(query, {"now": now}).scalar()
