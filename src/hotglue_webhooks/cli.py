@@ -40,10 +40,8 @@ def _runtime(migrate: bool = False) -> Any:
     if migrate:
         try:
             runtime.migrate()
-        except (SQLAlchemyError, OSError) as error:
-            raise click.ClickException(
-                f"database {_safe_url(runtime.settings.database_url)}: {_first_line(error)}"
-            ) from None
+        except OSError as error:  # a database error goes to _Commands, like any command's
+            raise click.ClickException(_database_error(error)) from None
     return runtime
 
 
@@ -74,21 +72,17 @@ class _Commands(click.Group):
             raise click.ClickException(_database_error(error)) from None
 
 
-def _database_error(error: SQLAlchemyError) -> str:
-    url = _safe_url(load_settings().database_url) if _settings_ok() else "(HGW_DATABASE_URL)"
+def _database_error(error: BaseException) -> str:
+    """One line naming the database (password hidden) and what went wrong with it."""
+    try:
+        url = _safe_url(load_settings().database_url)
+    except SettingsError:
+        url = "(HGW_DATABASE_URL)"
     message = f"database {url}: {_first_line(error)}"
     original = getattr(error, "orig", None)
     if "no such table" in str(original) or type(original).__name__ == "UndefinedTable":
         message += " (no schema here: run `hotglue-webhooks db upgrade`, or set HGW_DATABASE_URL)"
     return message
-
-
-def _settings_ok() -> bool:
-    try:
-        load_settings()
-    except SettingsError:
-        return False
-    return True
 
 
 @click.group(cls=_Commands)

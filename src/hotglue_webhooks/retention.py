@@ -10,7 +10,7 @@ across all worker processes (the last purge time lives in ``meta``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,37 +52,42 @@ def purge(
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
     events = actions = rejections = 0
+    for session, ids in _batches(sessions, Event, cutoff, batch_size, sleep):
+        actions += session.execute(delete(ActionRecord).where(ActionRecord.event_id.in_(ids))).rowcount  # type: ignore[attr-defined]
+        events += session.execute(delete(Event).where(Event.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+        if progress:
+            progress(len(ids))
+    for session, ids in _batches(sessions, Rejection, cutoff, batch_size, sleep):
+        rejections += session.execute(delete(Rejection).where(Rejection.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+    _set_last_purge(sessions, now)
+    count_purge(events, actions, rejections)
+    return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
+
+
+def _batches(
+    sessions: sessionmaker[Session],
+    model: type[Event] | type[Rejection],
+    cutoff: datetime,
+    batch_size: int,
+    sleep: Callable[[float], None],
+) -> Iterator[tuple[Session, list[int]]]:
+    """Yield ``(session, ids)``: up to ``batch_size`` ids of ``model`` rows received before
+    ``cutoff``, oldest first, each batch in its own write transaction (committed when the
+    caller asks for the next), then ``sleep`` as long as that transaction took."""
     took = 0.0
     while True:
         sleep(took)
         started = time.monotonic()
         with write_session(sessions) as session:
             ids = list(
-                session.scalars(select(Event.id).where(Event.received_at < cutoff).order_by(Event.id).limit(batch_size))
-            )
-            if not ids:
-                break
-            actions += session.execute(delete(ActionRecord).where(ActionRecord.event_id.in_(ids))).rowcount  # type: ignore[attr-defined]
-            events += session.execute(delete(Event).where(Event.id.in_(ids))).rowcount  # type: ignore[attr-defined]
-        took = time.monotonic() - started
-        if progress:
-            progress(len(ids))
-    while True:
-        sleep(took)
-        started = time.monotonic()
-        with write_session(sessions) as session:
-            ids = list(
                 session.scalars(
-                    select(Rejection.id).where(Rejection.received_at < cutoff).order_by(Rejection.id).limit(batch_size)
+                    select(model.id).where(model.received_at < cutoff).order_by(model.id).limit(batch_size)
                 )
             )
             if not ids:
-                break
-            rejections += session.execute(delete(Rejection).where(Rejection.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+                return
+            yield session, ids
         took = time.monotonic() - started
-    _set_last_purge(sessions, now)
-    count_purge(events, actions, rejections)
-    return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
 
 
 def _stamp(moment: datetime) -> str:

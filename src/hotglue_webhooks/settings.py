@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from hotglue_webhooks.redaction import DEFAULT_SECRET_KEYS
 from hotglue_webhooks.rules import RulesConfig
 
 ENV_PREFIX = "HGW_"

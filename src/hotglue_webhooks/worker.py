@@ -35,7 +35,7 @@ from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
 from hotglue_webhooks.rules import SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, RulesConfig, decide, needed_facts
 from hotglue_webhooks.settings import Settings
-from hotglue_webhooks.storage.db import write_session, write_transaction
+from hotglue_webhooks.storage.db import read_connection, write_session, write_transaction
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
@@ -308,7 +308,7 @@ class Worker:
         ``actions`` None reads them (an event decided by an earlier claim).
         """
         if actions is None:
-            with self.sessions.kw["bind"].connect() as connection:
+            with read_connection(self.sessions) as connection:
                 actions = _steps_to_run(connection, run.claim.id)
         wake: list[datetime] = []
         for index, action in enumerate(actions):
@@ -347,7 +347,8 @@ class Worker:
             if blocker == "waiting":
                 return _WAITING
             if blocker == "failed":
-                self._end(connection, run, action, ACTION_SKIPPED, now, error="a step it depends on did not succeed")
+                failed = "a step it depends on did not succeed"
+                self._end(connection, run, action, ACTION_SKIPPED, now, last_error=failed)
                 return _ENDED
             values: dict[str, Any] = {"action_id": action.id, "now": now}
             if preview is not None:
@@ -374,14 +375,9 @@ class Worker:
         if not reserved:
             # Not an attempt: hand the action back as it was, to come back at the slot.
             attempts = action.attempts - 1
-            with write_transaction(self.sessions) as connection:
-                connection.execute(
-                    update(ActionRecord)
-                    .where(ActionRecord.id == action.id)
-                    .values(
-                        attempts=attempts, state=ACTION_RETRYING if attempts else ACTION_PENDING, next_attempt_at=at
-                    )
-                )
+            self._update_action(
+                action.id, attempts=attempts, state=ACTION_RETRYING if attempts else ACTION_PENDING, next_attempt_at=at
+            )
         return reserved, at
 
     def _execute(self, run: _Run, action: _Step) -> datetime | None:
@@ -427,16 +423,13 @@ class Worker:
         if transient and action.attempts < self.retry.max_attempts:
             delay = self.retry.delay(action.attempts, retry_after)
             retry_at = self.clock() + timedelta(seconds=delay)
-            with write_transaction(self.sessions) as connection:
-                connection.execute(
-                    update(ActionRecord)
-                    .where(ActionRecord.id == action.id)
-                    .values(state=ACTION_RETRYING, next_attempt_at=retry_at, last_error=error, updated_at=self.clock())
-                )
+            self._update_action(
+                action.id, state=ACTION_RETRYING, next_attempt_at=retry_at, last_error=error, updated_at=self.clock()
+            )
             metrics.count_retry(action.kind)
             bound.warning("action_retrying", error=error, retry_in_seconds=round(delay, 3))
             return retry_at
-        self._finish(run, action, ACTION_DEAD, error=error)
+        self._finish(run, action, ACTION_DEAD, last_error=error)
         bound.error("action_dead", error=error)
         return None
 
@@ -448,52 +441,37 @@ class Worker:
         return preview
 
     def _finish(
-        self,
-        run: _Run,
-        action: _Step,
-        state: str,
-        *,
-        error: str | None = None,
-        request: dict[str, Any] | None = None,
-        response: dict[str, Any] | None = None,
-        alert: tuple[Any, Any, Any, Any] | None = None,
+        self, run: _Run, action: _Step, state: str, *, alert: tuple[Any, Any, Any, Any] | None = None, **outcome: Any
     ) -> None:
+        """End the action in ``state`` (see :meth:`_end`; ``outcome``: its ``last_error``,
+        ``request``, ``response``), recording the alert thread in the same transaction."""
         now = self.clock()
         if alert is None:
             with write_transaction(self.sessions) as connection:
-                self._end(connection, run, action, state, now, error=error, request=request, response=response)
+                self._end(connection, run, action, state, now, **outcome)
             return
         with write_session(self.sessions) as session:
             record_alert(session, *alert, now=now)
             session.flush()
-            self._end(session.connection(), run, action, state, now, error=error, request=request, response=response)
+            self._end(session.connection(), run, action, state, now, **outcome)
 
-    def _end(
-        self,
-        connection: Connection,
-        run: _Run,
-        action: _Step,
-        state: str,
-        now: datetime,
-        *,
-        error: str | None = None,
-        request: dict[str, Any] | None = None,
-        response: dict[str, Any] | None = None,
-    ) -> None:
+    def _end(self, connection: Connection, run: _Run, action: _Step, state: str, now: datetime, **outcome: Any) -> None:
         """Record the action's final ``state`` within ``connection``'s transaction (unless it
-        already ended), and when it was the event's last, release the event ``done`` in the
-        same transaction."""
-        values: dict[str, Any] = {"action_id": action.id, "state": state, "now": now}
-        fields = []
-        for name, value in (("last_error", error), ("request", request), ("response", response)):
-            if value is not None:
-                values[name] = value
-                fields.append(name)
-        connection.execute(_end_statement(tuple(fields)), values)
+        already ended), with the ``outcome`` columns that are not None, and when it was the
+        event's last, release the event ``done`` in the same transaction."""
+        fields = {name: value for name, value in outcome.items() if value is not None}
+        connection.execute(
+            _end_statement(tuple(sorted(fields))), {"action_id": action.id, "state": state, "now": now, **fields}
+        )
         action.state = state
         if run.last:
             self._release_done(connection, run, now)
         metrics.count_action(action.kind, state)
+
+    def _update_action(self, action_id: int, **values: Any) -> None:
+        """Set columns of one action in a transaction of its own."""
+        with write_transaction(self.sessions) as connection:
+            connection.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(**values))
 
 
 @dataclass

@@ -151,8 +151,7 @@ class _Plan:
         if thread is None:
             params = message.params(self.config.channel_for(self.rule, self.default_channel))
         else:
-            pace = thread.channel_name or thread.channel
-            params = {**message.params(thread.channel), "thread_ts": thread.ts, "pace": pace}
+            params = {**message.params(thread.channel), "thread_ts": thread.ts, "pace": thread.pace}
         if alert is not None:
             params["alert"] = dict(alert)
         return self.add(SLACK_POST, self.key(what), params, depends_on)
@@ -213,7 +212,7 @@ def _plan_failure_alert(p: _Plan) -> None:
                 "ts": open_alert.ts,
                 "text": update.text,
                 "blocks": update.blocks,
-                "pace": open_alert.channel_name or open_alert.channel,
+                "pace": open_alert.pace,
             },
             depends_on=(reply,),
         )

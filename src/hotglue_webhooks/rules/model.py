@@ -170,8 +170,13 @@ class OpenAlert:
     text: str
     blocks: tuple[Mapping[str, Any], ...] = ()
     channel_name: str = ""
-    """The channel as posted to (e.g. ``#hotglue-webhooks``): replies and updates are paced
-    with it, as ``params["pace"]``, since Slack's per-channel limit counts them all."""
+    """The channel as posted to (e.g. ``#hotglue-webhooks``), when known."""
+
+    @property
+    def pace(self) -> str:
+        """The channel replies and updates are paced by (``params["pace"]``): the name as
+        first posted to, since Slack's per-channel limit counts them all; else the id."""
+        return self.channel_name or self.channel
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,13 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
+def read_connection(factory: sessionmaker[Session]) -> Connection:
+    """A Core connection of the factory's engine, for reads without a Session; use it as
+    a context manager (``with read_connection(sessions) as connection:``)."""
+    engine: Engine = factory.kw["bind"]
+    return engine.connect()
+
+
 @contextmanager
 def write_transaction(factory: sessionmaker[Session]) -> Iterator[Connection]:
     """Open a Core connection in a write transaction: :func:`write_session` without the ORM.

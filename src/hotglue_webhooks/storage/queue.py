@@ -143,11 +143,9 @@ def claim_next(sessions: sessionmaker[Session], owner: str, now: datetime, lease
         return Claim(event_id, owner, row.payload, row.dedupe_key, row.order_at, row.attempts, row.decided_at is not None)
 
 
-_RENEW = (
-    update(Event)
-    .where(Event.id == bindparam("event_id"), Event.lease_owner == bindparam("owner"), Event.state == EVENT_PROCESSING)
-    .values(lease_expires_at=bindparam("until", type_=UTCDateTime()))
-)
+# The claim's event, still leased to the claim's owner.
+_HELD = (Event.id == bindparam("event_id"), Event.lease_owner == bindparam("owner"), Event.state == EVENT_PROCESSING)
+_RENEW = update(Event).where(*_HELD).values(lease_expires_at=bindparam("until", type_=UTCDateTime()))
 
 
 def renew(connection: Connection, claim: Claim, now: datetime, lease_seconds: float) -> bool:
@@ -161,7 +159,7 @@ def renew(connection: Connection, claim: Claim, now: datetime, lease_seconds: fl
 
 _RELEASE = (
     update(Event)
-    .where(Event.id == bindparam("event_id"), Event.lease_owner == bindparam("owner"), Event.state == EVENT_PROCESSING)
+    .where(*_HELD)
     .values(
         state=bindparam("state"),
         next_attempt_at=bindparam("next_attempt_at", type_=UTCDateTime()),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.rules import ALERT_OPEN, ALERT_REPEAT, ALERT_RESOLVE, OpenAlert
-from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.db import read_connection, write_session
 from hotglue_webhooks.storage.models import SlackPacing, SlackThread, UTCDateTime
 
 
@@ -58,7 +58,7 @@ def open_alerts(
     values: dict[str, Any] = {"tenant": tenant, "flow_id": flow_id}
     if before is not None:
         values["order_at"], values["event_id"] = before
-    with sessions.kw["bind"].connect() as connection:
+    with read_connection(sessions) as connection:
         rows = connection.execute(_OPEN_THREADS_QUERIES[before is not None], values).all()
     return tuple(
         OpenAlert(
@@ -67,7 +67,7 @@ def open_alerts(
             channel=row.channel,
             channel_name=row.channel_name or row.channel,
             ts=row.ts,
-            count=row.count,
+            count=row._mapping["count"],  # not row.count: that name is also a tuple method
             first_at=row.first_at,
             last_at=row.last_at,
             text=row.text,
@@ -153,7 +153,7 @@ def reserve_slot(
     if interval_seconds <= 0:
         # Unpaced: nothing to reserve, so no row lock that every worker would queue on;
         # only a 429's booking (push_back) makes the channel wait.
-        with sessions.kw["bind"].connect() as connection:
+        with read_connection(sessions) as connection:
             booked = connection.execute(_BOOKED, {"channel": channel}).scalar()
         slot = max(booked or now, now)
         return (slot - now).total_seconds() <= horizon_seconds, slot

@@ -56,7 +56,6 @@ log = structlog.get_logger("hotglue_webhooks.web")
 PAGE_SIZE = 50
 JOBS_PER_PAGE = 20
 TIME_PRESETS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
-LIFECYCLE = LIFECYCLE_STATUSES
 SYNC_TYPES = ("auto_sync", "full_sync", "incremental_sync")
 
 
@@ -178,7 +177,7 @@ def events() -> Any:
         chart=hourly_chart(hourly_counts(sessions, now, filters=chart_filter)),
         chart_scope=" · ".join(f"{k} {v}" for k, v in (("tenant", chart_filter.tenant), ("flow", chart_filter.flow_id)) if v),
         queue=queue_state(sessions, now),
-        statuses=_choices(LIFECYCLE, distinct_values(sessions, "status")),
+        statuses=_choices(LIFECYCLE_STATUSES, distinct_values(sessions, "status")),
         sync_types=_choices(SYNC_TYPES, distinct_values(sessions, "sync_type")),
         tenants=distinct_values(sessions, "tenant"),
         flows=distinct_values(sessions, "flow_id"),

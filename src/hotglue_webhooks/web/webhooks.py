@@ -113,12 +113,10 @@ def receive() -> Any:
     reading_since = time.monotonic()
     try:
         body = request.get_data(cache=False)
-    except TimeoutError:
-        return _reject(408, slow_body, None, "slow_body")
     except RequestEntityTooLarge:
         return _reject(413, too_large, None, "too_large")
-    except ClientDisconnected:
-        # gunicorn's threaded workers turn the socket timeout into an early end of body.
+    except (TimeoutError, ClientDisconnected):
+        # The socket timeout, which gunicorn's threaded workers report as an early end.
         if time.monotonic() - reading_since >= settings.body_timeout_seconds:
             return _reject(408, slow_body, None, "slow_body")
         return _reject(400, "body shorter than its Content-Length (client went away)", None, "unreadable_body")
