@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from conftest import PAYLOAD_FILES, Receiver, payload
 from hotglue_webhooks.storage.models import ActionRecord, Event
 from hotglue_webhooks.storage.queue import claim_next
 from hotglue_webhooks.worker import RetryPolicy, reopen_event
+
+
+@pytest.fixture
+def connection(receiver: Receiver) -> Iterator[Connection]:
+    """A connection of the receiver's database, held as a worker holds one."""
+    with receiver.runtime.engine.connect() as held:
+        yield held
 
 
 def events(receiver: Receiver) -> list[Event]:
@@ -65,7 +73,7 @@ def test_unknown_status_is_stored_with_no_rule_matched(receiver: Receiver) -> No
     assert actions(receiver) == []
 
 
-def test_events_of_one_tenant_run_in_last_updated_order(receiver: Receiver) -> None:
+def test_events_of_one_tenant_run_in_last_updated_order(receiver: Receiver, connection: Connection) -> None:
     late = payload("sync_failed__shopify_500")
     late["last_updated"] = "2026-11-28T07:00:00+00:00"
     early = payload("etl_failed__transform")
@@ -75,35 +83,33 @@ def test_events_of_one_tenant_run_in_last_updated_order(receiver: Receiver) -> N
     early_id = receiver.post(early).json["id"]
     other_id = receiver.post(other).json["id"]
     now = datetime.now(UTC)
-    sessions = receiver.runtime.sessions
-    first = claim_next(sessions, "w1", now, 60)
-    second = claim_next(sessions, "w2", now, 60)
+    first = claim_next(connection, "w1", now, 60)
+    second = claim_next(connection, "w2", now, 60)
     # Tenant 4821's earlier event first; tenant 3310 runs in parallel; 4821's later one waits.
     assert first is not None and second is not None
     assert {str(first.id), str(second.id)} == {early_id, other_id}
-    assert claim_next(sessions, "w3", now, 60) is None
+    assert claim_next(connection, "w3", now, 60) is None
     assert late_id not in (str(first.id), str(second.id))
 
 
-def test_a_claim_reads_the_event_with_its_lease(receiver: Receiver) -> None:
+def test_a_claim_reads_the_event_with_its_lease(receiver: Receiver, connection: Connection) -> None:
     sent = payload("sync_failed__shopify_500")
     event_id = int(receiver.post(sent).json["id"])
     start = datetime.now(UTC)
-    claim = claim_next(receiver.runtime.sessions, "w1", start, 60)
+    claim = claim_next(connection, "w1", start, 60)
     assert claim is not None
     assert (claim.id, claim.owner, claim.attempts, claim.decided) == (event_id, "w1", 1, False)
     assert claim.payload["tenant"] == sent["tenant"] and claim.payload["status"] == "SYNC_FAILED"
     assert claim.order == (claim.order_at, event_id)
     # Its lease expires unprocessed: the next claim counts a second attempt.
-    again = claim_next(receiver.runtime.sessions, "w2", start + timedelta(seconds=61), 60)
+    again = claim_next(connection, "w2", start + timedelta(seconds=61), 60)
     assert again is not None and (again.id, again.owner, again.attempts) == (event_id, "w2", 2)
 
 
-def test_a_worker_killed_after_claiming_loses_nothing(receiver: Receiver) -> None:
+def test_a_worker_killed_after_claiming_loses_nothing(receiver: Receiver, connection: Connection) -> None:
     receiver.post("sync_failed__shopify_500")
-    sessions = receiver.runtime.sessions
     start = datetime.now(UTC)
-    assert claim_next(sessions, "dead-worker", start, 60) is not None  # ...and then it dies
+    assert claim_next(connection, "dead-worker", start, 60) is not None  # ...and then it dies
     worker = receiver.worker()
     assert worker.drain() == 0  # the lease still holds
     worker.clock = lambda: start + timedelta(seconds=61)

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +29,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.clients.errors import PeerError
-from hotglue_webhooks.effects import ActionImpossible, Effects
+from hotglue_webhooks.effects import ActionImpossible, Effects, Outcome
 from hotglue_webhooks.facts import facts_for_record, gather_facts
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
-from hotglue_webhooks.rules import SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, RulesConfig, decide, needed_facts
+from hotglue_webhooks.rules import (
+    SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig, decide, needed_facts,
+)
 from hotglue_webhooks.settings import Settings
-from hotglue_webhooks.storage.db import read_connection, write_session, write_transaction
+from hotglue_webhooks.storage.db import read_connection, transaction, write_session
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
@@ -69,6 +71,8 @@ def pacing_key(params: Any) -> str:
     return str(params.get("pace") or params.get("channel"))
 # How soon to look again at an event whose action waits for a dependency of another event.
 DEPENDENCY_WAIT_SECONDS = 5.0
+# How often a worker looks for events whose worker died (an expired lease), in seconds.
+EXPIRED_CHECK_SECONDS = 1.0
 MAX_ERROR_CHARS = 2000
 
 
@@ -111,6 +115,7 @@ class Worker:
         self.sleep = sleep
         self.retry = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
         self.name = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._expired_checked_at: datetime | None = None
 
     # -- loop ---------------------------------------------------------------------------
 
@@ -147,42 +152,56 @@ class Worker:
             )
 
     def run_once(self, owner: str | None = None) -> bool:
-        """Claim and process one due event; return False when none was due."""
-        claim = claim_next(self.sessions, owner or self.name, self.clock(), self.settings.lease_seconds)
-        if claim is None:
-            return False
-        self.process(claim)
+        """Claim and process one due event; return False when none was due.
+
+        One database connection serves the event from claim to release: a checkout per
+        step cost as much as some of the steps (docs/benchmarks.md).
+        """
+        now = self.clock()
+        last = self._expired_checked_at
+        expired = last is None or not 0 <= (now - last).total_seconds() < EXPIRED_CHECK_SECONDS
+        if expired:
+            self._expired_checked_at = now
+        with read_connection(self.sessions) as connection:
+            claim = claim_next(connection, owner or self.name, now, self.settings.lease_seconds, expired=expired)
+            if claim is None:
+                return False
+            self.process(claim, connection)
         return True
 
     def drain(self, max_events: int = 10_000) -> int:
         """Process due events until none is left (tests, ``replay``); return how many."""
         count = 0
+        self._expired_checked_at = None  # look for expired leases on the first claim
         while count < max_events and self.run_once():
             count += 1
         return count
 
     # -- one event ----------------------------------------------------------------------
 
-    def process(self, claim: Claim) -> None:
-        """Decide (once) and act for a leased event, then release it."""
+    def process(self, claim: Claim, connection: Connection) -> None:
+        """Decide (once) and act for a leased event, then release it; every transaction
+        runs on ``connection``."""
         job = JobEvent.from_payload(claim.payload, event_key=claim.dedupe_key)
         # Bound for this thread, so library lines (HotGlue client, httpx) carry them too.
         structlog.contextvars.bind_contextvars(event_id=claim.id, tenant=job.tenant, flow_id=job.flow_id)
+        run = _Run(claim, log.bind(status=job.status), connection)
         try:
-            self._process(claim, job)
+            self._process(run, job)
         except Exception as error:  # a bug of ours met by this event: never retry it forever
-            self._crashed(claim, error)
+            self._crashed(run, error)
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "tenant", "flow_id")
 
-    def _crashed(self, claim: Claim, error: Exception) -> None:
+    def _crashed(self, run: _Run, error: Exception) -> None:
         """Retry an event whose processing raised; park it ``dead`` after ``max_attempts``.
 
         Parking frees the tenant's later events (they wait for every earlier open one).
         """
+        claim = run.claim
         text = _short(self.redactor.redact_text(f"{type(error).__name__}: {error}"))
         now = self.clock()
-        with write_transaction(self.sessions) as connection:
+        with transaction(run.connection) as connection:
             if claim.attempts >= self.retry.max_attempts:
                 release(connection, claim, state=EVENT_DEAD, next_attempt_at=now, last_error=text)
                 log.exception("event_dead", attempts=claim.attempts, error=text)
@@ -194,55 +213,59 @@ class Worker:
                 )
                 log.exception("event_crashed", attempts=claim.attempts, retry_in_seconds=round(delay, 3))
 
-    def _process(self, claim: Claim, job: JobEvent) -> None:
-        run = _Run(claim, log.bind(status=job.status))
-        actions = None
-        if not claim.decided:
+    def _process(self, run: _Run, job: JobEvent) -> None:
+        """Decide, then run the actions one at a time. Each transaction ends one step and
+        starts the next: recording the decision starts the first action, recording an
+        action's outcome starts the following one, and the last one releases the event."""
+        if run.claim.decided:
+            with transaction(run.connection) as connection:
+                run.steps = _steps_to_run(connection, run.claim.id)
+                step = self._next(connection, run)
+        else:
             try:
-                actions = self._decide_and_record(run, job)
+                facts, decision = self.plan(job, run.claim.order, run.connection)
             except PeerError as error:
                 self._retry_event(run, error)
                 return
-        next_at = None if run.released else self._act(run, actions)
-        if run.released:
-            return
-        now = self.clock()
-        with write_transaction(self.sessions) as connection:
-            if next_at is None:
-                self._release_done(connection, run, now)
-            else:
-                release(connection, claim, state=EVENT_RETRYING, next_attempt_at=next_at)
+            step = self._record_decision(run, decision, facts_for_record(facts, self.redactor))
+        while step is not None:
+            result = self._execute(run, step)
+            with transaction(run.connection) as connection:
+                self._record(connection, run, step, result)
+                step = self._next(connection, run)
 
-    def _release_done(self, connection: Connection, run: _Run, now: datetime) -> None:
-        """Hand the event back ``done`` within ``connection``'s transaction."""
-        release(connection, run.claim, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
-        run.released = True
-        run.log.info("event_processed")
-
-    def plan(self, job: JobEvent, order: tuple[datetime, int] | None = None) -> tuple[Facts, Decision]:
+    def plan(
+        self, job: JobEvent, order: tuple[datetime, int] | None = None, connection: Connection | None = None
+    ) -> tuple[Facts, Decision]:
         """Read the facts ``job`` needs from HotGlue and decide; execute nothing.
 
         ``order`` is the stored event's (``order_at``, id): our own alert threads count as
-        facts only when opened before it. Raises PeerError when a read fails transiently.
+        facts only when opened before it. ``connection`` reads them (default: one of its
+        own). Raises PeerError when a read fails transiently.
         """
         environment = self.environment(job.env_id)
         if environment.flagged:
             return Facts(), Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
-        facts = gather_facts(
-            needed_facts(job, self.rules), job, environment.reader,
-            open_alerts=lambda tenant, flow_id: open_alerts(self.sessions, tenant, flow_id, before=order),
-        )
+
+        def alerts(tenant: str, flow_id: str) -> tuple[OpenAlert, ...]:
+            if connection is not None:
+                return open_alerts(connection, tenant, flow_id, before=order)
+            with read_connection(self.sessions) as own:
+                return open_alerts(own, tenant, flow_id, before=order)
+
+        facts = gather_facts(needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts)
         return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
-    def _decide_and_record(self, run: _Run, job: JobEvent) -> list[_Step]:
-        """Decide and record the event's actions; return those still to run.
-
-        When none is left to run, the event is released ``done`` in the same transaction.
-        """
-        facts, decision = self.plan(job, run.claim.order)
+    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> _Step | None:
+        """Record the event's actions and start the first one (in one transaction);
+        return it, or None when none is left to run (the event is then released)."""
         for attempt in range(3):
             try:
-                return self._record_decision(run, decision, facts_for_record(facts, self.redactor))
+                with transaction(run.connection) as connection:
+                    self._insert_actions(connection, run, decision, facts)
+                    # This event's actions: the ones just added, and on a replay its earlier ones.
+                    run.steps = _steps_to_run(connection, run.claim.id)
+                    return self._next(connection, run)
             except IntegrityError:
                 # Another worker recorded an action with the same key at the same moment
                 # (e.g. the one-per-day job trigger); the next pass sees it and skips it.
@@ -250,245 +273,213 @@ class Worker:
                     raise
         raise AssertionError("unreachable")
 
-    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> list[_Step]:
+    def _insert_actions(self, connection: Connection, run: _Run, decision: Decision, facts: dict[str, Any]) -> None:
         now = self.clock()
         event_id = run.claim.id
         keys = [action.key for action in decision.actions]
-        with write_transaction(self.sessions) as connection:
-            owners: dict[str, int] = (
-                {key: owner for key, owner in connection.execute(_KEY_OWNERS, {"keys": keys})} if keys else {}
-            )
-            new = [
-                {
-                    "event_id": event_id,
-                    "idempotency_key": action.key,
-                    "position": position,
-                    "kind": action.kind,
-                    "rule": action.rule,
-                    "params": self.redactor.redact(dict(action.params)),
-                    "depends_on": list(action.depends_on),
-                    "state": ACTION_PENDING,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for position, action in enumerate(decision.actions)
-                if action.key not in owners
-            ]
-            if new:
-                connection.execute(insert(ActionRecord), new)
-            notes = list(decision.notes)
-            notes += [
-                f"not repeated: {key} was already recorded by event {owners[key]}"
-                for key in keys
-                if key in owners and owners[key] != event_id
-            ]
-            connection.execute(
-                _RECORD_DECISION,
-                {"event_id": event_id, "decision": notes, "facts": facts, "planned_keys": keys, "now": now},
-            )
-            # This event's actions: the ones just added, and on a replay its earlier ones.
-            to_run = _steps_to_run(connection, event_id)
-            if not to_run:
-                self._release_done(connection, run, now)
-        return to_run
+        owners: dict[str, int] = (
+            {key: owner for key, owner in connection.execute(_KEY_OWNERS, {"keys": keys})} if keys else {}
+        )
+        new = [
+            {
+                "event_id": event_id,
+                "idempotency_key": action.key,
+                "position": position,
+                "kind": action.kind,
+                "rule": action.rule,
+                "params": self.redactor.redact(dict(action.params)),
+                "depends_on": list(action.depends_on),
+                "state": ACTION_PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for position, action in enumerate(decision.actions)
+            if action.key not in owners
+        ]
+        if new:
+            connection.execute(insert(ActionRecord), new)
+        notes = list(decision.notes)
+        notes += [
+            f"not repeated: {key} was already recorded by event {owners[key]}"
+            for key in keys
+            if key in owners and owners[key] != event_id
+        ]
+        connection.execute(
+            _RECORD_DECISION,
+            {"event_id": event_id, "decision": notes, "facts": facts, "planned_keys": keys, "now": now},
+        )
 
     def _retry_event(self, run: _Run, error: PeerError) -> None:
         delay = self.retry.delay(run.claim.attempts, error.retry_after)
         run.log.warning("facts_read_failed", error=str(error), retry_in_seconds=round(delay, 3))
-        with write_transaction(self.sessions) as connection:
+        with transaction(run.connection) as connection:
             release(
                 connection, run.claim, state=EVENT_RETRYING,
                 next_attempt_at=self.clock() + timedelta(seconds=delay), last_error=_short(str(error)),
             )
 
-    def _act(self, run: _Run, actions: list[_Step] | None) -> datetime | None:
-        """Run the event's due actions in order; return when to look again, None if all ended.
+    # -- the actions, one transaction between two of them ---------------------------------
 
-        ``actions`` None reads them (an event decided by an earlier claim).
-        """
-        if actions is None:
-            with read_connection(self.sessions) as connection:
-                actions = _steps_to_run(connection, run.claim.id)
-        wake: list[datetime] = []
-        for index, action in enumerate(actions):
+    def _next(self, connection: Connection, run: _Run) -> _Step | None:
+        """Start the event's next due action within ``connection``'s write transaction
+        and return it; when none is left to start, release the event (``done``, or
+        ``retrying`` at the earliest time one of its actions waits for) and return None."""
+        renewed = False
+        while run.steps:
+            step = run.steps.pop(0)
             now = self.clock()
-            if action.next_attempt_at and action.next_attempt_at > now:
-                wake.append(action.next_attempt_at)
+            if step.next_attempt_at and step.next_attempt_at > now:
+                run.wake.append(step.next_attempt_at)
                 continue
-            # The last action, with nothing to come back for: finishing it ends the event,
-            # in the same transaction.
-            run.last = index == len(actions) - 1 and not wake
-            started = self._start(run, action, now)
-            if started == _LOST:
-                run.log.warning("lease_lost")
-                return now  # another worker owns the event now; our release will be refused
-            if started == _WAITING:
-                wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
-                continue
-            if started != _STARTED:
-                continue  # skipped, or finished by another worker meanwhile
-            retry_at = self._execute(run, action)
-            if retry_at is not None:
-                wake.append(retry_at)
-        return min(wake) if wake else None
+            if not renewed:
+                if not renew(connection, run.claim, now, self.settings.lease_seconds):
+                    run.log.warning("lease_lost")  # another worker owns the event now
+                    return None
+                renewed = True
+            if self._start(connection, run, step, now):
+                return step
+        now = self.clock()
+        if run.wake:
+            release(connection, run.claim, state=EVENT_RETRYING, next_attempt_at=min(run.wake))
+        else:
+            release(connection, run.claim, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
+            run.log.info("event_processed")
+        return None
 
-    def _start(self, run: _Run, action: _Step, now: datetime) -> str:
-        """Renew the event's lease, check the action's dependencies and mark it running,
-        in one transaction. Returns _STARTED, _WAITING, _LOST, or _ENDED (skipped now, or
-        finished by another worker)."""
+    def _start(self, connection: Connection, run: _Run, step: _Step, now: datetime) -> bool:
+        """Check the action's dependencies, reserve its Slack channel slot, and mark it
+        running; return False when it does not run now (waiting, skipped, or ended by
+        another worker meanwhile)."""
+        blocker = _dependency_state(connection, step.depends_on)
+        if blocker == "waiting":
+            run.wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
+            return False
+        if blocker == "failed":
+            self._end(connection, step, ACTION_SKIPPED, now, last_error="a step it depends on did not succeed")
+            return False
+        if step.kind in SLACK_KINDS and not self.effects.slack_dry_run:
+            # Slack allows about one message per second per channel: the sender paces
+            # itself (across all worker processes) rather than retrying into 429s. The
+            # slot is reserved in the transaction that marks the action running.
+            reserved, at = reserve_slot(
+                connection, pacing_key(step.params), now, self.settings.slack_min_interval_seconds,
+                self.settings.slack_pacing_horizon_seconds,
+            )
+            if not reserved:  # not an attempt: the action comes back at the slot
+                connection.execute(_COME_BACK, {"action_id": step.id, "at": at, "now": now})
+                run.wake.append(at)
+                return False
+            step.send_at = at if at > now else None
         # What is about to be sent, so a failed or dead action shows it too (the outcome
         # replaces it with the request actually sent).
-        preview = self._preview(action) if action.request is None else None
-        with write_transaction(self.sessions) as connection:
-            if not renew(connection, run.claim, now, self.settings.lease_seconds):
-                return _LOST
-            blocker = _dependency_state(connection, action.depends_on)
-            if blocker == "waiting":
-                return _WAITING
-            if blocker == "failed":
-                failed = "a step it depends on did not succeed"
-                self._end(connection, run, action, ACTION_SKIPPED, now, last_error=failed)
-                return _ENDED
-            values: dict[str, Any] = {"action_id": action.id, "now": now}
-            if preview is not None:
-                values["request"] = preview
-            attempts = connection.execute(_MARK_RUNNING[preview is not None], values).scalar()
-            if attempts is None:
-                return _ENDED  # finished by another worker meanwhile
-        action.attempts, action.state = attempts, ACTION_RUNNING
-        return _STARTED
+        values: dict[str, Any] = {"action_id": step.id, "now": now}
+        if step.request is None:
+            values["request"] = self._preview(step)
+        attempts = connection.execute(_MARK_RUNNING["request" in values], values).scalar()
+        if attempts is None:
+            return False  # finished by another worker meanwhile
+        step.attempts, step.state = attempts, ACTION_RUNNING
+        return True
 
-    def _paced(self, action: _Step) -> tuple[bool, datetime | None]:
-        """Reserve the action's Slack channel slot: ``(True, at)`` to send at ``at``,
-        ``(False, at)`` to come back at ``at``, ``(True, None)`` for no pacing.
-
-        Slack allows about one message per second per channel: the sender paces itself
-        (across all worker processes) rather than retrying into 429s.
-        """
-        if action.kind not in SLACK_KINDS or self.effects.slack_dry_run:
-            return True, None
-        reserved, at = reserve_slot(
-            self.sessions, pacing_key(action.params), self.clock(), self.settings.slack_min_interval_seconds,
-            self.settings.slack_pacing_horizon_seconds,
-        )
-        if not reserved:
-            # Not an attempt: hand the action back as it was, to come back at the slot.
-            attempts = action.attempts - 1
-            self._update_action(
-                action.id, attempts=attempts, state=ACTION_RETRYING if attempts else ACTION_PENDING, next_attempt_at=at
-            )
-        return reserved, at
-
-    def _execute(self, run: _Run, action: _Step) -> datetime | None:
-        """Execute one action marked running; return its next attempt time if it must be retried."""
-        # The channel slot is reserved last, right before sending, so no bookkeeping time
-        # falls between the slot and the request.
-        go, slot = self._paced(action)
-        if not go:
-            return slot
-        if slot is not None:
-            wait = (slot - self.clock()).total_seconds()
+    def _execute(self, run: _Run, step: _Step) -> Outcome | _Failure:
+        """Send one action marked running (after waiting for its Slack slot); no database
+        work here, so no transaction is held across the request."""
+        if step.send_at is not None:
+            wait = (step.send_at - self.clock()).total_seconds()
             if wait > 0:
                 self.sleep(wait)
-        log_action = run.log.bind(action=action.kind, key=action.idempotency_key, attempt=action.attempts)
         try:
-            outcome = self.effects.execute(action.kind, action.params, action.idempotency_key)
+            return self.effects.execute(step.kind, step.params, step.idempotency_key)
         except PeerError as error:
-            return self._failed(run, action, str(error), error.transient, error.retry_after, log_action)
+            return _Failure(str(error), error.transient, error.retry_after)
         except ActionImpossible as error:
-            return self._failed(run, action, str(error), False, None, log_action)
+            return _Failure(str(error), False, None)
         except Exception as error:  # a bug of ours: retry, and park it dead in the end
-            log_action.exception("action_crashed")
-            return self._failed(run, action, f"{type(error).__name__}: {error}", True, None, log_action)
-        state = ACTION_DRY_RUN if outcome.dry_run else ACTION_DONE
-        alert = action.params.get("alert")
-        self._finish(
-            run, action, state,
-            request=self.redactor.redact(outcome.request),
-            response=self.redactor.redact(outcome.response) if outcome.response is not None else None,
-            # The alert thread is recorded with the outcome, in one transaction.
-            alert=(alert, outcome.response, action.params, run.claim.order) if alert and outcome.response else None,
+            run.log.exception("action_crashed", action=step.kind, key=step.idempotency_key, attempt=step.attempts)
+            return _Failure(f"{type(error).__name__}: {error}", True, None)
+
+    def _record(self, connection: Connection, run: _Run, step: _Step, result: Outcome | _Failure) -> None:
+        """Record what sending ``step`` did, within ``connection``'s write transaction."""
+        now = self.clock()
+        bound = run.log.bind(action=step.kind, key=step.idempotency_key, attempt=step.attempts)
+        if isinstance(result, _Failure):
+            error = _short(self.redactor.redact_text(result.error))
+            if result.retry_after and step.kind in SLACK_KINDS:
+                # Slack's 429 is per channel: every worker waits it out, not just this action.
+                push_back(connection, pacing_key(step.params), now + timedelta(seconds=result.retry_after))
+            if result.transient and step.attempts < self.retry.max_attempts:
+                delay = self.retry.delay(step.attempts, result.retry_after)
+                retry_at = now + timedelta(seconds=delay)
+                connection.execute(
+                    _RETRY, {"action_id": step.id, "at": retry_at, "last_error": error, "now": now}
+                )
+                run.wake.append(retry_at)
+                metrics.count_retry(step.kind)
+                bound.warning("action_retrying", error=error, retry_in_seconds=round(delay, 3))
+                return
+            self._end(connection, step, ACTION_DEAD, now, last_error=error)
+            bound.error("action_dead", error=error)
+            return
+        state = ACTION_DRY_RUN if result.dry_run else ACTION_DONE
+        alert = step.params.get("alert")
+        if alert and result.response:
+            # The alert thread is recorded with the outcome, in the same transaction.
+            with Session(bind=connection) as session:
+                record_alert(session, alert, result.response, step.params, run.claim.order, now=now)
+                session.flush()
+        self._end(
+            connection, step, state, now,
+            request=self.redactor.redact(result.request),
+            response=self.redactor.redact(result.response) if result.response is not None else None,
         )
-        log_action.info("action_" + state)
-        return None
+        bound.info("action_" + state)
 
-    def _failed(
-        self, run: _Run, action: _Step, error: str, transient: bool, retry_after: float | None, bound: Any
-    ) -> datetime | None:
-        error = _short(self.redactor.redact_text(error))
-        if retry_after and action.kind in SLACK_KINDS:
-            # Slack's 429 is per channel: every worker waits it out, not just this action.
-            push_back(self.sessions, pacing_key(action.params), self.clock() + timedelta(seconds=retry_after))
-        if transient and action.attempts < self.retry.max_attempts:
-            delay = self.retry.delay(action.attempts, retry_after)
-            retry_at = self.clock() + timedelta(seconds=delay)
-            self._update_action(
-                action.id, state=ACTION_RETRYING, next_attempt_at=retry_at, last_error=error, updated_at=self.clock()
-            )
-            metrics.count_retry(action.kind)
-            bound.warning("action_retrying", error=error, retry_in_seconds=round(delay, 3))
-            return retry_at
-        self._finish(run, action, ACTION_DEAD, last_error=error)
-        bound.error("action_dead", error=error)
-        return None
-
-    def _preview(self, action: _Step) -> dict[str, Any] | None:
+    def _preview(self, step: _Step) -> dict[str, Any] | None:
         try:
-            preview: dict[str, Any] = self.redactor.redact(self.effects.preview(action.kind, action.params))
+            preview: dict[str, Any] = self.redactor.redact(self.effects.preview(step.kind, step.params))
         except (ActionImpossible, KeyError, TypeError, ValueError):
             return None  # the execution itself will report what is wrong
         return preview
 
-    def _finish(
-        self, run: _Run, action: _Step, state: str, *, alert: tuple[Any, Any, Any, Any] | None = None, **outcome: Any
-    ) -> None:
-        """End the action in ``state`` (see :meth:`_end`; ``outcome``: its ``last_error``,
-        ``request``, ``response``), recording the alert thread in the same transaction."""
-        now = self.clock()
-        if alert is None:
-            with write_transaction(self.sessions) as connection:
-                self._end(connection, run, action, state, now, **outcome)
-            return
-        with write_session(self.sessions) as session:
-            record_alert(session, *alert, now=now)
-            session.flush()
-            self._end(session.connection(), run, action, state, now, **outcome)
-
-    def _end(self, connection: Connection, run: _Run, action: _Step, state: str, now: datetime, **outcome: Any) -> None:
+    def _end(self, connection: Connection, step: _Step, state: str, now: datetime, **outcome: Any) -> None:
         """Record the action's final ``state`` within ``connection``'s transaction (unless it
-        already ended), with the ``outcome`` columns that are not None, and when it was the
-        event's last, release the event ``done`` in the same transaction."""
+        already ended), with the ``outcome`` columns (``last_error``, ``request``,
+        ``response``) that are not None."""
         fields = {name: value for name, value in outcome.items() if value is not None}
         connection.execute(
-            _end_statement(tuple(sorted(fields))), {"action_id": action.id, "state": state, "now": now, **fields}
+            _end_statement(tuple(sorted(fields))), {"action_id": step.id, "state": state, "now": now, **fields}
         )
-        action.state = state
-        if run.last:
-            self._release_done(connection, run, now)
-        metrics.count_action(action.kind, state)
-
-    def _update_action(self, action_id: int, **values: Any) -> None:
-        """Set columns of one action in a transaction of its own."""
-        with write_transaction(self.sessions) as connection:
-            connection.execute(update(ActionRecord).where(ActionRecord.id == action_id).values(**values))
+        step.state = state
+        metrics.count_action(step.kind, state)
 
 
 @dataclass
 class _Run:
-    """One claim being processed: ``last`` is set while the event's last action runs,
-    ``released`` once the event is handed back."""
+    """One claim being processed on one ``connection``: ``steps`` still to look at, in
+    order, and ``wake``, the times at which the ones that did not run can run."""
 
     claim: Claim
     log: Any
-    last: bool = False
-    released: bool = False
+    connection: Connection
+    steps: list[_Step] = field(default_factory=list)
+    wake: list[datetime] = field(default_factory=list)
 
 
-_STARTED, _WAITING, _LOST, _ENDED = "started", "waiting", "lost", "ended"
+@dataclass(frozen=True)
+class _Failure:
+    """An action's request failed: ``transient`` ones are retried (not before
+    ``retry_after`` seconds)."""
+
+    error: str
+    transient: bool
+    retry_after: float | None
+
+
 @dataclass
 class _Step:
-    """What the worker needs of one recorded action (a row of ``actions``)."""
+    """What the worker needs of one recorded action (a row of ``actions``); ``send_at``
+    is the Slack slot reserved for it when that lies ahead."""
 
     id: int
     idempotency_key: str
@@ -499,10 +490,12 @@ class _Step:
     attempts: int
     next_attempt_at: datetime | None
     request: dict[str, Any] | None
+    send_at: datetime | None = None
 
 
+_STEP_COLUMNS = ("id", "idempotency_key", "kind", "params", "depends_on", "state", "attempts", "next_attempt_at", "request")
 _STEPS_OF_EVENT = (
-    select(*(ActionRecord.__table__.c[name] for name in _Step.__dataclass_fields__))
+    select(*(ActionRecord.__table__.c[name] for name in _STEP_COLUMNS))
     .where(ActionRecord.event_id == bindparam("event_id"))
     .order_by(ActionRecord.position)
 )
@@ -547,6 +540,25 @@ _MARK_RUNNING = {
     .returning(ActionRecord.attempts)
     for with_request in (False, True)
 }
+
+
+# An action that waits for its Slack slot: not an attempt, only a time to come back.
+_COME_BACK = (
+    update(ActionRecord)
+    .where(ActionRecord.id == bindparam("action_id"))
+    .values(next_attempt_at=bindparam("at", type_=UTCDateTime()), updated_at=bindparam("now", type_=UTCDateTime()))
+)
+# A failed attempt to be retried at ``at``.
+_RETRY = (
+    update(ActionRecord)
+    .where(ActionRecord.id == bindparam("action_id"))
+    .values(
+        state=ACTION_RETRYING,
+        next_attempt_at=bindparam("at", type_=UTCDateTime()),
+        last_error=bindparam("last_error"),
+        updated_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
 
 
 @functools.cache

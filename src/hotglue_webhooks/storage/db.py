@@ -202,12 +202,24 @@ def read_connection(factory: sessionmaker[Session]) -> Connection:
 def write_transaction(factory: sessionmaker[Session]) -> Iterator[Connection]:
     """Open a Core connection in a write transaction: :func:`write_session` without the ORM.
 
-    For the worker's hot path of a few prepared statements, where a Session's unit of
-    work cost more than the statements. Commits on success, rolls back on error.
+    For a few prepared statements, where a Session's unit of work cost more than the
+    statements. Commits on success, rolls back on error.
     """
-    engine = factory.kw["bind"]
-    with _writer(engine), engine.connect() as connection:
-        connection.execution_options(sqlite_immediate=True)
+    with read_connection(factory) as connection, transaction(connection) as held:
+        yield held
+
+
+@contextmanager
+def transaction(connection: Connection, write: bool = True) -> Iterator[Connection]:
+    """Run one transaction on a connection the caller holds (the worker keeps one per
+    event: a checkout per step cost as much as some of the steps).
+
+    ``write``: on SQLite, take the write lock and ``BEGIN IMMEDIATE`` as
+    :func:`write_session` does; a read is a plain ``BEGIN``. Commits on success, rolls
+    back on error; the connection stays open for the next one.
+    """
+    with _writer(connection.engine) if write else nullcontext():
+        connection.execution_options(sqlite_immediate=write)  # in place, for this begin
         with connection.begin():
             yield connection
 

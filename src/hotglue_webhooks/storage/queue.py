@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Select, TextClause, and_, bindparam, exists, literal_column, or_, select, text, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import aliased
 
-from hotglue_webhooks.storage.db import write_transaction
+from hotglue_webhooks.storage.db import transaction
 from hotglue_webhooks.storage.models import (
     DUE_SQL,
     EVENT_OPEN_STATES,
@@ -123,15 +123,20 @@ _TAKE = (
 )
 
 
-def claim_next(sessions: sessionmaker[Session], owner: str, now: datetime, lease_seconds: float) -> Claim | None:
+def claim_next(
+    connection: Connection, owner: str, now: datetime, lease_seconds: float, expired: bool = True
+) -> Claim | None:
     """Lease the next due event to ``owner`` for ``lease_seconds``; None when none is due.
 
-    One transaction: find the event (first one whose worker died, then the earliest due
-    one whose tenant has nothing earlier open), take it, and read it back with the take.
+    One write transaction on ``connection``: find the event (with ``expired``, first one
+    whose worker died, then the earliest due one whose tenant has nothing earlier open),
+    take it, and read it back with the take. A worker looks for expired leases only
+    now and then (they are rare; the query is a tenth of a claim's cost).
     """
-    with write_transaction(sessions) as connection:
+    queries = _CANDIDATES.get(connection.dialect.name, _CANDIDATES["postgresql"])
+    with transaction(connection):
         event_id = None
-        for query in _CANDIDATES.get(connection.dialect.name, _CANDIDATES["postgresql"]):
+        for query in queries if expired else queries[1:]:
             event_id = connection.execute(query, {"now": now}).scalar()
             if event_id is not None:
                 break

@@ -8,17 +8,17 @@ database, so every worker process shares it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Insert, Update, and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
 
 from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.rules import ALERT_OPEN, ALERT_REPEAT, ALERT_RESOLVE, OpenAlert
-from hotglue_webhooks.storage.db import read_connection, write_session
+from hotglue_webhooks.storage.db import insert_unless_present, transaction
 from hotglue_webhooks.storage.models import SlackPacing, SlackThread, UTCDateTime
 
 
@@ -48,9 +48,10 @@ _OPEN_THREADS_QUERIES = {
 
 
 def open_alerts(
-    sessions: sessionmaker[Session], tenant: str, flow_id: str, before: tuple[datetime, int] | None = None
+    connection: Connection, tenant: str, flow_id: str, before: tuple[datetime, int] | None = None
 ) -> tuple[OpenAlert, ...]:
-    """Return the unresolved alert threads of a tenant's flow, oldest first.
+    """Return the unresolved alert threads of a tenant's flow, oldest first (a read
+    transaction of its own on ``connection``).
 
     ``before`` = (``order_at``, id) of the event being decided: only threads opened by
     events earlier in processing order are returned. None returns all.
@@ -58,7 +59,7 @@ def open_alerts(
     values: dict[str, Any] = {"tenant": tenant, "flow_id": flow_id}
     if before is not None:
         values["order_at"], values["event_id"] = before
-    with read_connection(sessions) as connection:
+    with transaction(connection, write=False):
         rows = connection.execute(_OPEN_THREADS_QUERIES[before is not None], values).all()
     return tuple(
         OpenAlert(
@@ -123,28 +124,41 @@ def record_alert(
             row.resolved_at = now
 
 
-def push_back(sessions: sessionmaker[Session], channel: str, until: datetime) -> None:
-    """Book ``channel`` until ``until`` (Slack answered 429 with Retry-After): every worker waits."""
-    for _ in range(3):
-        try:
-            with write_session(sessions) as session:
-                row = session.get(SlackPacing, channel)
-                if row is None:
-                    session.add(SlackPacing(channel=channel, next_at=until))
-                elif row.next_at < until:
-                    row.next_at = until
-            return
-        except IntegrityError:
-            continue
+@functools.cache
+def _upserts(dialect: str) -> tuple[Insert, Update]:
+    """(create the channel's row unless present, move its ``next_at`` later only)."""
+    create = insert_unless_present(dialect, SlackPacing.__table__, "channel").values(
+        channel=bindparam("name"), next_at=bindparam("at", type_=UTCDateTime())
+    )
+    later = (
+        update(SlackPacing)
+        .where(SlackPacing.channel == bindparam("name"), SlackPacing.next_at < bindparam("at", type_=UTCDateTime()))
+        .values(next_at=bindparam("at", type_=UTCDateTime()))
+    )
+    return create, later
 
 
-_BOOKED = select(SlackPacing.next_at).where(SlackPacing.channel == bindparam("channel"))
+def push_back(connection: Connection, channel: str, until: datetime) -> None:
+    """Book ``channel`` until ``until`` (Slack answered 429 with Retry-After): every worker
+    waits. Within the caller's write transaction."""
+    for statement in _upserts(connection.dialect.name):
+        connection.execute(statement, {"name": channel, "at": until})
+
+
+_BOOKED = select(SlackPacing.next_at).where(SlackPacing.channel == bindparam("name"))
+_BOOKED_FOR_UPDATE = _BOOKED.with_for_update()
+_BOOK = (
+    update(SlackPacing)
+    .where(SlackPacing.channel == bindparam("name"))
+    .values(next_at=bindparam("at", type_=UTCDateTime()))
+)
 
 
 def reserve_slot(
-    sessions: sessionmaker[Session], channel: str, now: datetime, interval_seconds: float, horizon_seconds: float
+    connection: Connection, channel: str, now: datetime, interval_seconds: float, horizon_seconds: float
 ) -> tuple[bool, datetime]:
-    """Reserve the next free moment to post to ``channel``.
+    """Reserve the next free moment to post to ``channel``, within the caller's write
+    transaction (the one that marks the message's action running).
 
     Returns ``(True, at)`` when a slot within ``horizon_seconds`` of ``now`` was reserved
     (send at ``at``), or ``(False, at)`` without reserving when the channel is booked until
@@ -153,25 +167,15 @@ def reserve_slot(
     if interval_seconds <= 0:
         # Unpaced: nothing to reserve, so no row lock that every worker would queue on;
         # only a 429's booking (push_back) makes the channel wait.
-        with read_connection(sessions) as connection:
-            booked = connection.execute(_BOOKED, {"channel": channel}).scalar()
+        booked = connection.execute(_BOOKED, {"name": channel}).scalar()
         slot = max(booked or now, now)
         return (slot - now).total_seconds() <= horizon_seconds, slot
-    for _ in range(3):
-        try:
-            with write_session(sessions) as session:
-                query = select(SlackPacing).where(SlackPacing.channel == channel)
-                if session.get_bind().dialect.name == "postgresql":
-                    query = query.with_for_update()
-                row = session.scalar(query)
-                if row is None:
-                    session.add(SlackPacing(channel=channel, next_at=now + timedelta(seconds=interval_seconds)))
-                    return True, now
-                slot = max(row.next_at, now)
-                if (slot - now).total_seconds() > horizon_seconds:
-                    return False, slot
-                row.next_at = slot + timedelta(seconds=interval_seconds)
-                return True, slot
-        except IntegrityError:
-            continue  # another worker created the row first; read it again
-    return False, now + timedelta(seconds=interval_seconds)
+    create, _ = _upserts(connection.dialect.name)
+    connection.execute(create, {"name": channel, "at": now})
+    # PostgreSQL: the row lock queues the workers posting to this channel until commit.
+    # SQLite: the write transaction already excludes every other writer.
+    slot = max(connection.execute(_BOOKED_FOR_UPDATE, {"name": channel}).scalar_one(), now)
+    if (slot - now).total_seconds() > horizon_seconds:
+        return False, slot
+    connection.execute(_BOOK, {"name": channel, "at": slot + timedelta(seconds=interval_seconds)})
+    return True, slot
