@@ -120,15 +120,14 @@ class Effects:
         request = self.slack.post_message_request(channel, text, blocks, thread_ts=thread_ts, metadata=metadata)
         if self.slack_dry_run:
             return Outcome(True, request, None)
-        posted = self.slack.post_message(channel, text, blocks, thread_ts=thread_ts, metadata=metadata)
-        return Outcome(False, request, dict(posted))
+        return Outcome(False, request, dict(self.slack.send(request)))
 
     def _slack_update(self, params: Mapping[str, Any]) -> Outcome:
         channel, ts, text, blocks = params["channel"], params["ts"], params["text"], params.get("blocks") or []
         request = self.slack.update_message_request(channel, ts, text, blocks)
         if self.slack_dry_run:
             return Outcome(True, request, None)
-        return Outcome(False, request, dict(self.slack.update_message(channel, ts, text, blocks)))
+        return Outcome(False, request, dict(self.slack.send(request)))
 
     def _hotglue(self, kind: str, params: Mapping[str, Any], key: str) -> Outcome:
         environment = self.environment(params.get("env_id"))

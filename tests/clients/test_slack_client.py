@@ -77,6 +77,19 @@ def test_update_message(fake_slack: FakeSlack, slack: SlackClient) -> None:
     assert message.history == [("SYNC_FAILED for acme", BLOCKS)]
 
 
+def test_send_makes_exactly_the_described_call(fake_slack: FakeSlack, slack: SlackClient) -> None:
+    posted = slack.send(slack.post_message_request(CHANNEL, "first", BLOCKS))
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "failed 2 times"}}]
+    described = slack.update_message_request(posted["channel"], posted["ts"], "second", blocks)
+
+    assert slack.send(described) == posted
+    assert [(fake_slack.root_url + r.raw_path, r.json) for r in fake_slack.requests][-1] == (
+        described["url"], described["json"]
+    )
+    [message] = fake_slack.messages
+    assert (message.text, message.blocks) == ("second", blocks)
+
+
 def test_update_of_an_unknown_message_is_a_permanent_api_error(slack: SlackClient) -> None:
     with pytest.raises(SlackApiError) as caught:
         slack.update_message("C0000000000", "1.000000", "x")

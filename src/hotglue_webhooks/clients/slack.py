@@ -299,7 +299,7 @@ class SlackClient:
         the id, which chat.update needs. Sends exactly :meth:`post_message_request`'s body.
         Raises :class:`~.errors.SlackError`.
         """
-        return self._call(self.post_message_request(channel, text, blocks, thread_ts, metadata))
+        return self.send(self.post_message_request(channel, text, blocks, thread_ts, metadata))
 
     def update_message(
         self,
@@ -313,9 +313,15 @@ class SlackClient:
         ``channel`` must be the channel id returned by :meth:`post_message`. Sends exactly
         :meth:`update_message_request`'s body. Raises :class:`~.errors.SlackError`.
         """
-        return self._call(self.update_message_request(channel, ts, text, blocks))
+        return self.send(self.update_message_request(channel, ts, text, blocks))
 
-    def _call(self, described: dict[str, Any]) -> dict[str, str]:
+    def send(self, described: Mapping[str, Any]) -> dict[str, str]:
+        """Make the call a ``*_request`` method described (its ``url`` and ``json``); return
+        ``{"channel", "ts"}``. Raises :class:`~.errors.SlackError`.
+
+        For a caller that keeps the description as the record of what was sent: the
+        message is fitted to Slack's limits once, not again for sending.
+        """
         api_method = described["url"][len(self.base_url) :]
         try:
             response = self.web.api_call(api_method, json=described["json"])
