@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from conftest import PAYLOAD_FILES, Receiver, payload
 from hotglue_webhooks.fakes import FakeHotGlue, FakeSlack
@@ -115,6 +115,29 @@ def test_full_sync_enables_schedule_links_target_and_starts_one_job(world: World
         facts = json.dumps([e.facts for e in session.scalars(select(Event))])
     for secret in ("pw-4821-secret", "cs-4821-secret"):
         assert secret not in stored and secret not in facts
+
+
+def test_a_worker_that_lost_its_lease_sends_nothing_more(world: World) -> None:
+    """Another worker took the event over (this one stalled past its lease): the stalled
+    one records what it already sent, and starts no further action."""
+    assert world.receiver.post("job_completed__full_sync").status_code == 202
+    original = world.worker.effects.execute
+
+    def execute_then_lose_the_lease(kind: str, params: Any, key: str = "") -> Any:
+        with world.receiver.runtime.engine.begin() as connection:
+            connection.execute(update(Event).values(lease_owner="another-worker"))
+        return original(kind, params, key)
+
+    world.worker.effects.execute = execute_then_lose_the_lease  # type: ignore[method-assign]
+    assert world.worker.drain() == 1
+
+    assert world.writes() == [("PUT", SCHEDULE_4821, ENABLED_4821)]  # the link and the job were not sent
+    with world.receiver.runtime.sessions() as session:
+        [event] = session.scalars(select(Event))
+        steps = [(a.kind, a.state, a.attempts) for a in session.scalars(select(ActionRecord).order_by(ActionRecord.id))]
+    assert (event.state, event.lease_owner) == ("processing", "another-worker")  # not released by the stalled one
+    assert steps[0] == ("hotglue.put_schedule", "done", 1)
+    assert all(state == "pending" and attempts == 0 for _, state, attempts in steps[1:]) and len(steps) > 1
 
 
 def test_auto_sync_with_an_invalid_config_says_which_field_and_starts_no_job(world: World) -> None:

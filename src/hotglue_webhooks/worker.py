@@ -55,7 +55,7 @@ from hotglue_webhooks.storage.models import (
     Event,
     UTCDateTime,
 )
-from hotglue_webhooks.storage.queue import Claim, claim_next, release, renew
+from hotglue_webhooks.storage.queue import LEASE_HELD, Claim, claim_next, release, renew
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
 
 if TYPE_CHECKING:
@@ -325,25 +325,33 @@ class Worker:
         """Start the event's next due action within ``connection``'s write transaction
         and return it; when none is left to start, release the event (``done``, or
         ``retrying`` at the earliest time one of its actions waits for) and return None."""
-        renewed = False
+        lease = self.settings.lease_seconds
         while run.steps:
             step = run.steps.pop(0)
             now = self.clock()
             if step.next_attempt_at and step.next_attempt_at > now:
                 run.wake.append(step.next_attempt_at)
                 continue
-            if not renewed:
-                if not renew(connection, run.claim, now, self.settings.lease_seconds):
+            # The lease is extended once a third of it is used up (not before every
+            # action: a statement each); marking an action running checks it is held.
+            if (run.until - now).total_seconds() < lease * 2 / 3:
+                until = renew(connection, run.claim, now, lease)
+                if until is None:
                     run.log.warning("lease_lost")  # another worker owns the event now
                     return None
-                renewed = True
+                run.until = until
             if self._start(connection, run, step, now):
                 return step
+            if run.lost:
+                return None
         now = self.clock()
         if run.wake:
-            release(connection, run.claim, state=EVENT_RETRYING, next_attempt_at=min(run.wake))
+            held = release(connection, run.claim, state=EVENT_RETRYING, next_attempt_at=min(run.wake))
         else:
-            release(connection, run.claim, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
+            held = release(connection, run.claim, state=EVENT_DONE, next_attempt_at=now, processed_at=now)
+        if not held:
+            run.log.warning("lease_lost")
+        elif not run.wake:
             run.log.info("event_processed")
         return None
 
@@ -373,12 +381,16 @@ class Worker:
             step.send_at = at if at > now else None
         # What is about to be sent, so a failed or dead action shows it too (the outcome
         # replaces it with the request actually sent).
-        values: dict[str, Any] = {"action_id": step.id, "now": now}
+        values: dict[str, Any] = {"action_id": step.id, "now": now, "held_event": run.claim.id, "held_owner": run.claim.owner}
         if step.request is None:
             values["request"] = self._preview(step)
         attempts = connection.execute(_MARK_RUNNING["request" in values], values).scalar()
         if attempts is None:
-            return False  # finished by another worker meanwhile
+            # Ended meanwhile, or the lease went to another worker (then nothing more runs).
+            run.lost = renew(connection, run.claim, now, self.settings.lease_seconds) is None
+            if run.lost:
+                run.log.warning("lease_lost")
+            return False
         step.attempts, step.state = attempts, ACTION_RUNNING
         return True
 
@@ -457,13 +469,18 @@ class Worker:
 @dataclass
 class _Run:
     """One claim being processed on one ``connection``: ``steps`` still to look at, in
-    order, and ``wake``, the times at which the ones that did not run can run."""
+    order, ``wake``, the times at which the ones that did not run can run, and ``lost``
+    once the lease went to another worker."""
 
     claim: Claim
     log: Any
     connection: Connection
     steps: list[_Step] = field(default_factory=list)
     wake: list[datetime] = field(default_factory=list)
+    lost: bool = False
+
+    def __post_init__(self) -> None:
+        self.until = self.claim.until  # when the lease expires, as last taken or renewed
 
 
 @dataclass(frozen=True)
@@ -526,11 +543,11 @@ def _steps_to_run(connection: Connection, event_id: int) -> list[_Step]:
 _DEPENDENCY_STATES = select(ActionRecord.idempotency_key, ActionRecord.state).where(
     ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True))
 )
-# Mark an action running and count the attempt, unless it ended meanwhile; [True] also
-# records the request about to be sent.
+# Mark an action running and count the attempt, unless it ended meanwhile or the event's
+# lease is no longer held by ``owner``; [True] also records the request about to be sent.
 _MARK_RUNNING = {
     with_request: update(ActionRecord)
-    .where(ActionRecord.id == bindparam("action_id"), ActionRecord.state.not_in(ACTION_FINAL))
+    .where(ActionRecord.id == bindparam("action_id"), ActionRecord.state.not_in(ACTION_FINAL), LEASE_HELD)
     .values(
         state=ACTION_RUNNING,
         attempts=ActionRecord.attempts + 1,

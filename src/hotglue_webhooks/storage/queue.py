@@ -52,7 +52,8 @@ class Claim:
     """An event leased to ``owner``, with what processing it needs, read by the claim.
 
     ``attempts`` counts this claim; ``decided`` is whether its actions are recorded
-    (a retried or replayed event skips deciding).
+    (a retried or replayed event skips deciding); ``until`` is when the lease taken by
+    the claim expires.
     """
 
     id: int
@@ -62,6 +63,7 @@ class Claim:
     order_at: datetime
     attempts: int
     decided: bool
+    until: datetime
 
     @property
     def order(self) -> tuple[datetime, int]:
@@ -142,24 +144,30 @@ def claim_next(
                 break
         if event_id is None:
             return None
-        row = connection.execute(
-            _TAKE, {"event_id": event_id, "owner": owner, "until": now + timedelta(seconds=lease_seconds)}
-        ).one()
-        return Claim(event_id, owner, row.payload, row.dedupe_key, row.order_at, row.attempts, row.decided_at is not None)
+        until = now + timedelta(seconds=lease_seconds)
+        row = connection.execute(_TAKE, {"event_id": event_id, "owner": owner, "until": until}).one()
+        return Claim(
+            event_id, owner, row.payload, row.dedupe_key, row.order_at, row.attempts, row.decided_at is not None, until
+        )
 
 
 # The claim's event, still leased to the claim's owner.
 _HELD = (Event.id == bindparam("event_id"), Event.lease_owner == bindparam("owner"), Event.state == EVENT_PROCESSING)
+# The same, as a condition for a statement on another table (parameters ``held_event``
+# and ``held_owner``): the worker marks an action running only while it holds the event.
+LEASE_HELD = exists().where(
+    Event.id == bindparam("held_event"), Event.lease_owner == bindparam("held_owner"),
+    Event.state == EVENT_PROCESSING,
+)
 _RENEW = update(Event).where(*_HELD).values(lease_expires_at=bindparam("until", type_=UTCDateTime()))
 
 
-def renew(connection: Connection, claim: Claim, now: datetime, lease_seconds: float) -> bool:
-    """Extend the claim's lease (within the caller's transaction); False when it was lost
-    to another worker."""
-    result = connection.execute(
-        _RENEW, {"event_id": claim.id, "owner": claim.owner, "until": now + timedelta(seconds=lease_seconds)}
-    )
-    return bool(result.rowcount)
+def renew(connection: Connection, claim: Claim, now: datetime, lease_seconds: float) -> datetime | None:
+    """Extend the claim's lease (within the caller's transaction); return when it now
+    expires, or None when it was lost to another worker."""
+    until = now + timedelta(seconds=lease_seconds)
+    result = connection.execute(_RENEW, {"event_id": claim.id, "owner": claim.owner, "until": until})
+    return until if result.rowcount else None
 
 
 _RELEASE = (
