@@ -127,7 +127,7 @@ def record_alert(
 @functools.cache
 def _upserts(dialect: str) -> tuple[Insert, Update]:
     """(create the channel's row unless present, move its ``next_at`` later only)."""
-    create = insert_unless_present(dialect, SlackPacing.__table__, "channel").values(
+    create = insert_unless_present(dialect, SlackPacing.__table__, "channel").values(  # type: ignore[arg-type]
         channel=bindparam("name"), next_at=bindparam("at", type_=UTCDateTime())
     )
     later = (
