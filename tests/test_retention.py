@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from conftest import Receiver
 from hotglue_webhooks.retention import claim_purge_slot, last_purge, oldest_event, purge
@@ -62,3 +62,22 @@ def test_only_one_purge_per_interval_across_workers(receiver: Receiver) -> None:
     assert claim_purge_slot(sessions, now, 3600) is True
     assert claim_purge_slot(sessions, now + timedelta(minutes=30), 3600) is False
     assert claim_purge_slot(sessions, now + timedelta(minutes=61), 3600) is True
+
+
+def test_a_worker_looks_at_the_purge_slot_at_most_once_a_minute(receiver: Receiver) -> None:
+    """The slot is a write transaction: a worker must not take one before every claim."""
+    statements: list[str] = []
+    event.listen(receiver.runtime.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    worker = receiver.worker()
+    now = datetime.now(UTC)
+    worker.clock = lambda: now
+
+    worker.maybe_purge()  # takes the slot and purges (nothing is old)
+    assert last_purge(receiver.runtime.sessions) is not None
+    taken = len(statements)
+    assert taken > 0
+    worker.maybe_purge()
+    assert len(statements) == taken  # within the minute: no statement at all
+    worker.clock = lambda: now + timedelta(seconds=61)
+    worker.maybe_purge()
+    assert len(statements) > taken  # looks again (the slot itself stays taken for the hour)

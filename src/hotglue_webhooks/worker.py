@@ -116,6 +116,7 @@ class Worker:
         self.retry = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
         self.name = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._expired_checked_at: datetime | None = None
+        self._purge_checked_at: datetime | None = None
 
     # -- loop ---------------------------------------------------------------------------
 
@@ -142,9 +143,19 @@ class Worker:
                 stop.wait(self.settings.poll_seconds)
 
     def maybe_purge(self) -> None:
-        """Purge old events if no worker has done so within ``purge_interval_seconds``."""
+        """Purge old events if no worker has done so within ``purge_interval_seconds``.
+
+        The shared slot (a write transaction) is looked at no more than once per
+        ``purge_interval_seconds / 60`` (at most a minute) per worker process: before every
+        claim it cost a write transaction per event.
+        """
         now = self.clock()
-        if claim_purge_slot(self.sessions, now, self.settings.purge_interval_seconds):
+        interval = self.settings.purge_interval_seconds
+        last = self._purge_checked_at
+        if last is not None and 0 <= (now - last).total_seconds() < min(60.0, interval / 60):
+            return
+        self._purge_checked_at = now
+        if claim_purge_slot(self.sessions, now, interval):
             result = purge(self.sessions, self.settings.retention_days, now, self.settings.purge_batch_size)
             log.info(
                 "purged", events=result.events, actions=result.actions, rejections=result.rejections,
