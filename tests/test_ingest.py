@@ -256,3 +256,27 @@ def test_secrets_printed_in_the_message_text_are_redacted(receiver: Receiver) ->
     assert stored.payload["message"] == (
         "Traceback ...\nValueError: bad config {'client_secret': [redacted], 'shop': 'acme'} token=[redacted]"
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a": "plain ascii", "b": ["x", {"c": 1}]}',
+        '{"umlaut": "Grüße", "emoji": "🚀", "cjk": "東京"}',
+        '{"escaped but fine": "tab\\there, quote \\" backslash \\\\ slash \\/"}',
+        '{"backslash then u": "C:\\\\users"}',
+        '{"nul": "a\\u0000b", "k\\u0000ey": 1}',
+        '{"lone": "\\ud800 x", "pair": "\\ud83d\\ude80"}',
+        '{"escaped ascii": "\\u0041"}',
+    ],
+)
+def test_storable_text_check_never_skips_a_body_that_needs_cleaning(body: str) -> None:
+    # store_event skips the walk that removes NUL and lone surrogates when the body has
+    # no \u escape: without one, strict UTF-8 and strict JSON cannot produce either.
+    from hotglue_webhooks.ingest import _make_storable, _may_hold_unstorable_text, parse_payload
+
+    parsed = parse_payload(body.encode())
+    cleaned = _make_storable(json.loads(json.dumps(parsed)))
+    if not _may_hold_unstorable_text(body.encode()):
+        assert cleaned == parsed
+    assert _may_hold_unstorable_text(body.encode()) == ("\\u" in body)

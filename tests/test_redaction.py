@@ -72,3 +72,31 @@ def test_long_unbroken_tokens_are_scanned_in_linear_time() -> None:
     blob = "y" * 400_000
     text = f"Traceback: token_{blob} and secret={blob} and {blob}-{blob}: {blob}"
     assert redactor.redact_text(text) == text.replace(f"secret={blob}", f"secret={REDACTED}")
+
+
+class _Text(str):
+    """A str subclass: redact() keeps such a value as it is, like any other leaf."""
+
+
+def test_redact_copies_every_container_and_keeps_leaves() -> None:
+    from collections import OrderedDict
+
+    value = {
+        "list": [1, 2.5, True, None, "s", {"password": "p", "kept": [{"token": None}]}],
+        "mapping": OrderedDict([("clientSecret", "cs"), ("x", ("tuple", {"password": "left as is"}))]),
+        "subclass": _Text("t"),
+        3: "non-str key",
+    }
+    redacted = redactor.redact(value)
+    assert redacted == {
+        "list": [1, 2.5, True, None, "s", {"password": REDACTED, "kept": [{"token": None}]}],
+        "mapping": {"clientSecret": REDACTED, "x": ("tuple", {"password": "left as is"})},
+        "subclass": "t",
+        3: "non-str key",
+    }
+    assert type(redacted["mapping"]) is dict and type(redacted["subclass"]) is _Text
+    # Nothing of the input is shared or changed: the stored copy can be cleaned in place.
+    redacted["list"][5]["kept"][0]["token"] = "changed"
+    redacted["list"].append("more")
+    assert value["list"][5] == {"password": "p", "kept": [{"token": None}]} and len(value["list"]) == 6
+    assert redactor.redact("a leaf") == "a leaf" and redactor.redact([]) == []

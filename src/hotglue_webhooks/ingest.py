@@ -130,6 +130,15 @@ def _text_safe(text: str) -> str:
     return text
 
 
+def _may_hold_unstorable_text(body: bytes) -> bool:
+    """Return False when no string parsed from ``body`` can hold NUL or a lone surrogate.
+
+    The body was decoded as strict UTF-8 (no encoded surrogates) and parsed as strict JSON
+    (no raw control characters in strings), so either can only come from a ``\\u`` escape.
+    """
+    return b"\\u" in body
+
+
 def _make_storable(value: Any) -> Any:
     """Make every string of a JSON value storable: see :func:`_text_safe`. Works in place."""
     stack: list[Any] = [value]
@@ -211,7 +220,9 @@ def store_event(
     now = now or datetime.now(UTC)
     body_sha256 = hashlib.sha256(body).hexdigest()
     key = dedupe_key(payload, body_sha256)
-    redacted = _make_storable(redactor.redact(payload))
+    redacted = redactor.redact(payload)
+    if _may_hold_unstorable_text(body):
+        _make_storable(redacted)
     if isinstance(redacted.get("message"), str):
         # HotGlue's message is free text (a traceback can print a config): keys cannot
         # be seen there, so key=value / "key": "value" pairs are redacted in the text.

@@ -63,6 +63,10 @@ _TEXT_VALUE = re.compile(
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,20}+://[^\s/:@]{1,256}+:)([^\s/@]{1,256}+)(?=@)", re.IGNORECASE)
 
 
+# Values redact() copies as they are (exact types: a str subclass still takes the long way).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _normalise(key: str) -> str:
     return _CAMEL.sub("_", key.strip()).lower().replace("-", "_").replace(" ", "_")
 
@@ -95,24 +99,33 @@ class Redactor:
 
         Lists and dicts are walked iteratively, so deep nesting cannot overflow the stack.
         """
+        if type(value) in _LEAVES:
+            return value
+        is_secret = self.is_secret
         root: list[Any] = [None]
         stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
         while stack:
             item, parent, slot = stack.pop()
-            if isinstance(item, Mapping):
+            # Exact types first: isinstance(str, Mapping) is an ABC check, and JSON's
+            # leaves (most of a payload) would each pay for it.
+            kind = type(item)
+            if kind is dict or (kind not in _LEAVES and kind is not list and isinstance(item, Mapping)):
                 copy: dict[Any, Any] = {}
                 parent[slot] = copy
                 for key, child in item.items():
-                    if isinstance(key, str) and self.is_secret(key) and child is not None:
+                    if child is not None and isinstance(key, str) and is_secret(key):
                         copy[key] = REDACTED
+                    elif type(child) in _LEAVES:
+                        copy[key] = child
                     else:
                         copy[key] = None
                         stack.append((child, copy, key))
-            elif isinstance(item, list):
-                items: list[Any] = [None] * len(item)
+            elif kind is list or (kind not in _LEAVES and isinstance(item, list)):
+                items: list[Any] = list(item)
                 parent[slot] = items
                 for index, child in enumerate(item):
-                    stack.append((child, items, index))
+                    if type(child) not in _LEAVES:
+                        stack.append((child, items, index))
             else:
                 parent[slot] = item
         return root[0]
