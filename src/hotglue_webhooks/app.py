@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     documented.register_blueprint(webhooks.blueprint)
     documented.register_blueprint(api.blueprint)
     documented.register_blueprint(api.health)
-    auth.init_app(app, settings, runtime.sessions)
+    auth.init_app(app, settings, runtime.sessions, sessionless_paths=frozenset({webhooks.PATH}))
     app.register_blueprint(dashboard.blueprint)
 
     @app.errorhandler(HTTPException)

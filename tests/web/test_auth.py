@@ -97,3 +97,27 @@ def test_without_a_token_everything_is_open_but_posts_still_need_csrf_or_json(re
         answer = receiver.client.post("/api/events/1/replay", **body)  # type: ignore[arg-type]
         assert answer.status_code == 415
     assert receiver.client.post("/api/events/1/replay", json={}).status_code == 202
+
+
+def test_the_webhook_endpoint_opens_no_session_and_needs_no_signing_key(database_url: str) -> None:
+    from sqlalchemy import select
+
+    from hotglue_webhooks.storage.models import Meta
+    from hotglue_webhooks.web.auth import SECRET_KEY_META
+
+    receiver = Receiver(database_url)  # no admin token: the key would come from the database
+    try:
+        receiver.client.set_cookie("hgw_session", "not-a-valid-session")
+        answer = receiver.post("sync_failed__shopify_500")
+        assert answer.status_code == 202
+        assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", "")
+        with receiver.runtime.sessions() as db:
+            assert db.scalar(select(Meta).where(Meta.key == SECRET_KEY_META)) is None
+        # The first request that opens a session makes the key before Flask opens it: the
+        # page's replay form gets its CSRF token (it once got a null session: a 500).
+        page = receiver.client.get(f"/events/{answer.json['id']}")
+        assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
+        with receiver.runtime.sessions() as db:
+            assert db.scalar(select(Meta).where(Meta.key == SECRET_KEY_META)) is not None
+    finally:
+        receiver.close()

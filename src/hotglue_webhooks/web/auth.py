@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from flask import Flask, current_app, session
+from flask import Flask, Request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,12 +38,42 @@ csrf = CSRFProtect()
 log = structlog.get_logger("hotglue_webhooks.web")
 
 
-def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> None:
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, not opened for ``sessionless_paths``.
+
+    Flask opens the session of every request before routing it: it builds the cookie's
+    signing serializer (a key derivation) even when no cookie came. The webhook endpoint
+    never reads or writes the session, and HotGlue sends no cookie: it gets Flask's null
+    session (empty; writing to it raises), no ``Set-Cookie`` or ``Vary: Cookie``, and
+    never waits for (or fails on) the database read that makes the signing key.
+
+    Without an admin token the signing key is read from the database when the first
+    session is opened (``signing_key``). It must be there before Flask opens the session,
+    which happens before any ``before_request`` hook runs.
+    """
+
+    def __init__(self, sessionless_paths: frozenset[str], signing_key: Callable[[], str]) -> None:
+        self.sessionless_paths = sessionless_paths
+        self.signing_key = signing_key
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path in self.sessionless_paths:
+            return self.null_session_class()
+        if not app.secret_key:
+            app.secret_key = self.signing_key()
+        return super().open_session(app, request)
+
+
+def init_app(
+    app: Flask, settings: Settings, sessions: sessionmaker[Session], sessionless_paths: frozenset[str] = frozenset()
+) -> None:
     """Configure the signed session cookie and CSRF protection for the dashboard.
 
     CSRF is checked by the dashboard's own views (``csrf.protect()``), never on the
-    webhook endpoint or the bearer-token API.
+    webhook endpoint or the bearer-token API. Requests for ``sessionless_paths`` get no
+    session at all (see :class:`SessionInterface`).
     """
+    app.session_interface = SessionInterface(sessionless_paths, lambda: stored_secret_key(sessions))
     token = secret_value(settings.admin_token)
     if token:
         app.secret_key = session_key_for(token)
@@ -54,11 +86,6 @@ def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) ->
         # A dashboard tab left open all day must still be able to replay.
         WTF_CSRF_TIME_LIMIT=None,
     )
-
-    @app.before_request
-    def _ensure_secret_key() -> None:
-        if not current_app.secret_key:
-            current_app.secret_key = stored_secret_key(sessions)
 
     csrf.init_app(app)
 

@@ -24,6 +24,7 @@ from hotglue_webhooks.web import schemas
 from hotglue_webhooks.web.openapi import Blueprint
 
 blueprint = Blueprint("webhooks", __name__, description="HotGlue's job-lifecycle webhooks.")
+PATH = "/webhooks/hotglue"
 LOGGED_BODY_BYTES = 200
 log = structlog.get_logger("hotglue_webhooks.ingest")
 
@@ -67,7 +68,7 @@ def _reject(status: int, reason: str, body: bytes | None, metric_reason: str) ->
     return response
 
 
-@blueprint.post("/webhooks/hotglue")
+@blueprint.post(PATH)
 @blueprint.doc(
     requestBody={
         "required": True,
