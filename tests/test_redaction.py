@@ -100,3 +100,9 @@ def test_redact_copies_every_container_and_keeps_leaves() -> None:
     redacted["list"].append("more")
     assert value["list"][5] == {"password": "p", "kept": [{"token": None}]} and len(value["list"]) == 6
     assert redactor.redact("a leaf") == "a leaf" and redactor.redact([]) == []
+
+
+@pytest.mark.parametrize("text", ["webhook_accepted", "token secret password", "a plain sentence, no pairs"])
+def test_text_without_a_colon_or_equals_sign_is_returned_as_it_is(text: str) -> None:
+    assert redactor.redact_text(text) == text
+    assert redactor.redact_text(text + " token=S1") == text + f" token={REDACTED}"

@@ -13,6 +13,7 @@ from the database at scrape time, so they are the same whichever process answers
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -65,8 +66,16 @@ def status_label(status: object) -> str:
 
 def count_webhook(outcome: str, reason: str, status: object, seconds: float) -> None:
     """Count one webhook delivery and how long it took to answer."""
-    WEBHOOKS.labels(outcome=outcome, reason=reason, status=status_label(status)).inc()
-    INGEST_SECONDS.labels(outcome=outcome).observe(seconds)
+    counter, histogram = _webhook_children(outcome, reason, status_label(status))
+    counter.inc()
+    histogram.observe(seconds)
+
+
+@functools.cache
+def _webhook_children(outcome: str, reason: str, status: str) -> tuple[Counter, Histogram]:
+    # labels() validates and looks the child up under a lock on every call; the label
+    # values are bounded (outcomes, reasons, KNOWN_STATUSES + "other"/"none"), so keep them.
+    return WEBHOOKS.labels(outcome=outcome, reason=reason, status=status), INGEST_SECONDS.labels(outcome=outcome)
 
 
 def count_action(kind: str, outcome: str) -> None:

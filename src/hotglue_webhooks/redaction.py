@@ -136,6 +136,8 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """Redact secret values in free text: key/value pairs, auth schemes, URL passwords."""
+        if ":" not in text and "=" not in text:
+            return text  # every pattern needs a "key:", "key=" or "scheme://" (a log event name)
         parts: list[str] = []
         copied = position = 0
         while (key := _TEXT_KEY.search(text, position)) is not None:

@@ -123,3 +123,31 @@ def test_use_multiprocess_dir_makes_an_empty_directory_once(monkeypatch, tmp_pat
         os.rmdir(made)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "given"))
     assert use_multiprocess_dir() == str(tmp_path / "given") and (tmp_path / "given").is_dir()
+
+
+COUNT_THEN_FORK = """
+import os
+from hotglue_webhooks import metrics
+metrics.count_webhook("accepted", "", "SYNC_FAILED", 0.01)
+metrics.count_webhook("accepted", "", "not a status", 0.01)
+child = os.fork()
+metrics.count_webhook("accepted", "", "SYNC_FAILED", 0.01)  # in both processes
+if child == 0:
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_repeated_counts_add_up_also_in_a_forked_process(tmp_path: Path) -> None:
+    # count_webhook keeps the labelled children; a gunicorn worker forked after the
+    # parent counted must still count into its own file, and repeats must add up.
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    subprocess.run([sys.executable, "-c", COUNT_THEN_FORK], env=env, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", RENDER, f"sqlite:///{tmp_path / 'no-tables.db'}"], env=env, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    assert 'hgw_webhooks_received_total{outcome="accepted",reason="",status="SYNC_FAILED"} 3.0' in out
+    assert 'hgw_webhooks_received_total{outcome="accepted",reason="",status="other"} 1.0' in out
+    assert 'hgw_ingest_duration_seconds_count{outcome="accepted"} 4.0' in out
