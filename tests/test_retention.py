@@ -81,3 +81,19 @@ def test_a_worker_looks_at_the_purge_slot_at_most_once_a_minute(receiver: Receiv
     worker.clock = lambda: now + timedelta(seconds=61)
     worker.maybe_purge()
     assert len(statements) > taken  # looks again (the slot itself stays taken for the hour)
+
+
+def test_every_worker_thread_can_hold_a_connection_and_the_purge_still_gets_one(database_url: str) -> None:
+    """A worker thread holds its connection from claim to release; the purge slot (a
+    write session) needs one more while they wait for the write lock."""
+    receiver = Receiver(database_url, worker_threads=20)
+    try:
+        engine = receiver.runtime.engine
+        held = [engine.connect() for _ in range(20)]
+        try:
+            assert claim_purge_slot(receiver.runtime.sessions, datetime.now(UTC), 3600) is True
+        finally:
+            for connection in held:
+                connection.close()
+    finally:
+        receiver.close()

@@ -61,7 +61,11 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        # A worker thread holds a connection from claim to release and takes SQLite's
+        # write lock while holding it; the purge takes the lock, then a connection. The
+        # pool keeps one for every worker thread and spares (SQLAlchemy's default 5 + 10
+        # at least), so the lock's holder never waits for a connection held by a waiter.
+        return make_engine(self.settings.database_url, pool_size=max(5, self.settings.worker_threads + 2))
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
