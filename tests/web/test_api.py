@@ -145,3 +145,26 @@ def test_openapi_document_covers_ingest_and_the_admin_api(receiver: Receiver) ->
     assert ingest["parameters"][0]["name"] == "X-Hub-Signature"
     assert paths["/api/events"]["get"]["security"] == [{"bearerAuth": []}]
     assert "/" not in paths and "/login" not in paths  # the HTML pages are not API
+
+
+NESTED = "[" * 5000 + "]" * 5000
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/actions/replay", '{"ids": ' + NESTED + "}"),
+        ("/api/events/1/replay", '{"a": ' + NESTED + "}"),
+        ("/api/actions/replay", '{"ids": [' + HUGE + "]}"),
+        ("/api/events/1/replay", '{"a": ' + HUGE + "}"),
+        ("/api/actions/replay", '{"tenant": "\\ud800"}'),
+        ("/api/actions/replay", '{"tenant": "a\\u0000b"}'),
+    ],
+    ids=["nested-ids", "nested-event", "huge-id", "huge-event", "lone-surrogate", "nul"],
+)
+def test_bodies_the_json_decoder_or_the_database_refuse_are_400(receiver: Receiver, url: str, body: str) -> None:
+    receiver.post("sync_failed__shopify_500")
+    answer = receiver.client.post(url, data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.json["error"]

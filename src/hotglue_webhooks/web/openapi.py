@@ -6,6 +6,10 @@ No Swagger UI is served: it would load its scripts from a CDN.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import flask
 import flask_smorest
 from flask import Flask
 from webargs.flaskparser import FlaskParser
@@ -21,6 +25,19 @@ class Parser(FlaskParser):
     """Reject invalid query or body values with 400, like the rest of the API."""
 
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        # webargs turns broken JSON into 400 but lets the JSON decoder's other refusals
+        # through as 500s: nesting deeper than Python's recursion limit, an integer over
+        # its 4,300-digit limit. They are the client's bad input too.
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON is nested too deeply", "(body)", 0) from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise  # webargs' own 400
+        except ValueError as error:
+            raise json.JSONDecodeError(f"JSON value out of range: {error}", "(body)", 0) from None
 
 
 class Blueprint(flask_smorest.Blueprint):

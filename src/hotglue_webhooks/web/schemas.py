@@ -18,12 +18,18 @@ MAX_ID = 2**63 - 1
 
 
 class Text(fields.String):
-    """A filter value: at most 1024 characters, no NUL (PostgreSQL text refuses it)."""
+    """A filter value: at most 1024 characters, no NUL (PostgreSQL text refuses it) and no
+    lone surrogate (a JSON ``"\\ud800"``: no database driver can encode it)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault(
             "validate",
-            [validate.Length(max=1024), validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")],
+            [
+                validate.Length(max=1024),
+                validate.Regexp(
+                    "^[^\x00\ud800-\udfff]*$", error="must not contain NUL characters or lone surrogates"
+                ),
+            ],
         )
         super().__init__(**kwargs)
 
