@@ -92,7 +92,19 @@ def test_events_list_show_replay_and_purge(cli_env: str) -> None:
     assert json.loads(out)["actions"][0]["request"]["json"]["channel"] == "#hotglue-webhooks"
     assert run("events", "show", "99")[0] == 1
 
-    code, out = run("replay", "1")
+    # replay queues the event for the running worker; this process acts on nothing.
+    assert run("replay", "1", "--no-wait") == (0, "event 1: queued (retrying); the running worker takes it up\n")
+    assert run("replay", "1", "--wait", "0.3") == (0, "event 1: queued (retrying); the running worker takes it up\n")
+    assert run("events", "list", "--json")[1].count('"state": "retrying"') == 1
+    def running_worker() -> None:
+        elsewhere = Receiver(cli_env)
+        elsewhere.worker().drain()
+        elsewhere.close()
+
+    worker = threading.Timer(0.5, running_worker)
+    worker.start()
+    code, out = run("replay", "1", "--wait", "20")
+    worker.join()
     assert code == 0
     assert out.splitlines()[0].startswith("event 1: done; failure_alert")
     assert "slack.post_message [dry_run]" in out

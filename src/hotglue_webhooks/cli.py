@@ -306,21 +306,36 @@ def events_show(event_id: int) -> None:
 
 @main.command()
 @click.argument("event_id", type=EVENT_ID)
-@click.option("--wait/--no-wait", default=True, help="Process it now in this process.")
-def replay(event_id: int, wait: bool) -> None:
-    """Run an event's rules again; actions already done stay done."""
+@click.option(
+    "--wait", "wait_seconds", type=click.FloatRange(0, 3600), default=30.0, show_default=True,
+    help="Seconds to wait for the running worker to process it.",
+)
+@click.option("--no-wait", is_flag=True, help="Queue it and return at once.")
+def replay(event_id: int, wait_seconds: float, no_wait: bool) -> None:
+    """Queue an event to be decided again; actions already done stay done.
+
+    The running worker does it, with its own HotGlue keys and Slack token: this shell's
+    settings (often none) would record the actions as dry-runs, which are final.
+    """
+    from hotglue_webhooks.storage.models import EVENT_DEAD, EVENT_DONE
     from hotglue_webhooks.storage.queries import action_view, get_event
     from hotglue_webhooks.worker import reopen_event
 
     runtime = _runtime()
     if not reopen_event(runtime.sessions, event_id, datetime.now(UTC)):
         raise click.ClickException(f"no event {event_id}")
-    if wait:
-        the_worker = runtime.worker()
-        the_worker.drain(max_events=100)
-    found = get_event(runtime.sessions, event_id)
-    assert found is not None
-    event, actions = found
+    deadline = time.monotonic() + (0 if no_wait else wait_seconds)
+    while True:
+        found = get_event(runtime.sessions, event_id)
+        assert found is not None
+        event, actions = found
+        finished = event.state in (EVENT_DONE, EVENT_DEAD) and event.decided_at is not None
+        if finished or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    if not finished:
+        click.echo(f"event {event_id}: queued ({event.state}); the running worker takes it up")
+        return
     click.echo(f"event {event_id}: {event.state}; {'; '.join(event.decision or [])}")
     for action in actions:
         view = action_view(action)
