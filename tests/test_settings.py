@@ -42,6 +42,7 @@ def test_environment_is_read_with_the_hgw_prefix(monkeypatch: pytest.MonkeyPatch
         ("HGW_DATABASE_URL", "mysql://x", "HGW_DATABASE_URL: Value error, must start with sqlite:// or postgresql+psycopg://"),
         ("HGW_BIND", "8000", "HGW_BIND: Value error, must be host:port, e.g. 127.0.0.1:8000"),
         ("HGW_DRY_RUN", "perhaps", "HGW_DRY_RUN: Input should be a valid boolean, unable to interpret input"),
+        ("HGW_SLACK_CHANNEL", " ", "HGW_SLACK_CHANNEL: Value error, must name a Slack channel (#name or its id), not be blank"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(

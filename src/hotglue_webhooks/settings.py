@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     """Slack bot token (``xoxb-…``); without it Slack actions are dry-run."""
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_channel: str = "#hotglue-webhooks"
+    """Slack channel for alerts and reports: a name (``#alerts``) or an id; not blank."""
     admin_token: SecretStr | None = None
     """When set, ``/api/*`` requires ``Authorization: Bearer <token>``."""
     retention_days: int = Field(default=30, ge=1, le=36_500)
@@ -101,6 +102,13 @@ class Settings(BaseSettings):
         if value.startswith("postgresql:"):
             # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
             value = "postgresql+psycopg:" + value[len("postgresql:") :]
+        return value
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a Slack channel (#name or its id), not be blank")
         return value
 
     @field_validator("bind")
