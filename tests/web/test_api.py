@@ -109,6 +109,7 @@ def test_dead_actions_and_bulk_replay_by_filter(receiver: Receiver) -> None:
     assert len(rest["actions"]) == everything - 1
     assert len(get(receiver, "/api/actions?state=dead&tenant=3310")["actions"]) == len(killed[exact])
     assert get(receiver, "/api/actions?state=done")["actions"] == []
+    assert "state" in str(get(receiver, "/api/actions?state=bogus", 400))  # a typo is not "nothing matched"
 
     answer = receiver.client.post("/api/actions/replay", json={"tenant": "3310"})
     assert answer.status_code == 202
