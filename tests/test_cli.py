@@ -120,8 +120,21 @@ def test_a_bad_setting_stops_the_command_with_one_line(monkeypatch: pytest.Monke
     assert out == "Error: HGW_RETENTION_DAYS: Input should be greater than or equal to 1\n"
 
 
+def test_a_missing_sqlite_file_is_named_and_not_created(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # E.g. the CLI run outside the clone with the default (relative) URL.
+    missing = tmp_path / "hotglue-webhooks.db"
+    monkeypatch.setenv("HGW_DATABASE_URL", f"sqlite:///{missing}")
+    for args in (("events", "list"), ("events", "show", "1"), ("replay", "1"), ("purge",), ("worker", "--once")):
+        code, out = run(*args)
+        assert (code, out.count("\n")) == (1, 1), args
+        assert out.startswith(f"Error: no database at {missing}: run this where `serve` runs"), out
+        assert not missing.exists()
+    assert run("check-config")[0] == 0  # needs no database
+
+
 def test_a_database_without_the_schema_is_named_in_one_line(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # E.g. the CLI run outside the clone: a new, empty SQLite file in the working directory.
+    # An empty SQLite file (created by something else): the missing schema is named.
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("HGW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     code, out = run("events", "list")
     assert code == 1
