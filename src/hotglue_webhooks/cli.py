@@ -33,22 +33,19 @@ def _runtime(migrate: bool = False, database: bool = True) -> Any:
     """The command's Runtime. ``migrate`` creates or upgrades the database; otherwise, with
     ``database``, a SQLite file that does not exist is an error rather than a new empty
     database (the default URL is relative: run from elsewhere, it would not be serve's)."""
-    from sqlalchemy.engine import make_url
-
     from hotglue_webhooks.runtime import Runtime
+    from hotglue_webhooks.storage.db import sqlite_file
 
     try:
         runtime = Runtime(_settings())
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
-    url = make_url(runtime.settings.database_url)
-    if not migrate and database and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        path = Path(url.database)
-        if not url.database.startswith("file:") and not path.exists():
-            raise click.ClickException(
-                f"no database at {path.resolve()}: run this where `serve` runs, or set HGW_DATABASE_URL to "
-                "the database it uses (`db upgrade` creates a new, empty one)"
-            )
+    path = sqlite_file(runtime.settings.database_url)
+    if not migrate and database and path is not None and not path.exists():
+        raise click.ClickException(
+            f"no database at {path.resolve()}: run this where `serve` runs, or set HGW_DATABASE_URL to "
+            "the database it uses (`db upgrade` creates a new, empty one)"
+        )
     click.get_current_context().call_on_close(runtime.close)
     if migrate:
         try:

@@ -37,7 +37,7 @@ from hotglue_webhooks.rules import (
     SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig, decide, needed_facts,
 )
 from hotglue_webhooks.settings import Settings
-from hotglue_webhooks.storage.db import read_connection, transaction, write_session
+from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
@@ -151,8 +151,7 @@ class Worker:
         """
         now = self.clock()
         interval = self.settings.purge_interval_seconds
-        last = self._purge_checked_at
-        if last is not None and 0 <= (now - last).total_seconds() < min(60.0, interval / 60):
+        if not _due(self._purge_checked_at, now, min(60.0, interval / 60)):
             return
         self._purge_checked_at = now
         if claim_purge_slot(self.sessions, now, interval):
@@ -169,11 +168,10 @@ class Worker:
         step cost as much as some of the steps (docs/benchmarks.md).
         """
         now = self.clock()
-        last = self._expired_checked_at
-        expired = last is None or not 0 <= (now - last).total_seconds() < EXPIRED_CHECK_SECONDS
+        expired = _due(self._expired_checked_at, now, EXPIRED_CHECK_SECONDS)
         if expired:
             self._expired_checked_at = now
-        with read_connection(self.sessions) as connection:
+        with connect(self.sessions) as connection:
             claim = claim_next(connection, owner or self.name, now, self.settings.lease_seconds, expired=expired)
             if claim is None:
                 return False
@@ -261,7 +259,7 @@ class Worker:
         def alerts(tenant: str, flow_id: str) -> tuple[OpenAlert, ...]:
             if connection is not None:
                 return open_alerts(connection, tenant, flow_id, before=order)
-            with read_connection(self.sessions) as own:
+            with connect(self.sessions) as own:
                 return open_alerts(own, tenant, flow_id, before=order)
 
         facts = gather_facts(needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts)
@@ -345,12 +343,8 @@ class Worker:
                 continue
             # The lease is extended once a third of it is used up (not before every
             # action: a statement each); marking an action running checks it is held.
-            if (run.until - now).total_seconds() < lease * 2 / 3:
-                until = renew(connection, run.claim, now, lease)
-                if until is None:
-                    run.log.warning("lease_lost")  # another worker owns the event now
-                    return None
-                run.until = until
+            if (run.until - now).total_seconds() < lease * 2 / 3 and not self._renew(connection, run, now):
+                return None
             if self._start(connection, run, step, now):
                 return step
             if run.lost:
@@ -392,17 +386,27 @@ class Worker:
             step.send_at = at if at > now else None
         # What is about to be sent, so a failed or dead action shows it too (the outcome
         # replaces it with the request actually sent).
-        values: dict[str, Any] = {"action_id": step.id, "now": now, "held_event": run.claim.id, "held_owner": run.claim.owner}
+        values: dict[str, Any] = {
+            "action_id": step.id, "now": now, "held_event": run.claim.id, "held_owner": run.claim.owner,
+        }
         if step.request is None:
             values["request"] = self._preview(step)
         attempts = connection.execute(_MARK_RUNNING["request" in values], values).scalar()
         if attempts is None:
             # Ended meanwhile, or the lease went to another worker (then nothing more runs).
-            run.lost = renew(connection, run.claim, now, self.settings.lease_seconds) is None
-            if run.lost:
-                run.log.warning("lease_lost")
+            self._renew(connection, run, now)
             return False
         step.attempts, step.state = attempts, ACTION_RUNNING
+        return True
+
+    def _renew(self, connection: Connection, run: _Run, now: datetime) -> bool:
+        """Extend the event's lease; False (and ``run.lost``) when another worker owns it now."""
+        until = renew(connection, run.claim, now, self.settings.lease_seconds)
+        if until is None:
+            run.lost = True
+            run.log.warning("lease_lost")
+            return False
+        run.until = until
         return True
 
     def _execute(self, run: _Run, step: _Step) -> Outcome | _Failure:
@@ -521,7 +525,8 @@ class _Step:
     send_at: datetime | None = None
 
 
-_STEP_COLUMNS = ("id", "idempotency_key", "kind", "params", "depends_on", "state", "attempts", "next_attempt_at", "request")
+# Every field of _Step but the worker's own ``send_at`` is a column of ``actions``.
+_STEP_COLUMNS = tuple(name for name in _Step.__dataclass_fields__ if name != "send_at")
 _STEPS_OF_EVENT = (
     select(*(ActionRecord.__table__.c[name] for name in _STEP_COLUMNS))
     .where(ActionRecord.event_id == bindparam("event_id"))
@@ -618,6 +623,12 @@ def _dependency_state(connection: Connection, keys: list[str]) -> str | None:
     if all(states.get(key) in ACTION_SUCCEEDED for key in keys):
         return None
     return "waiting"
+
+
+def _due(last: datetime | None, now: datetime, seconds: float) -> bool:
+    """Whether a periodic check last made at ``last`` is due again at ``now`` (never made,
+    ``seconds`` passed, or the clock went back)."""
+    return last is None or not 0 <= (now - last).total_seconds() < seconds
 
 
 def _short(text: str) -> str:

@@ -8,9 +8,10 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, ContextManager
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, exc
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, exc, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,13 +40,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}, **kwargs
         )
         _configure_sqlite(engine)
-        database = engine.url.database
-        if fcntl is not None and database and database != ":memory:" and not database.startswith("file:"):
-            _write_locks[engine] = _WriteLock(database + ".writelock")
+        database = sqlite_file(url)
+        if fcntl is not None and database is not None:
+            _write_locks[engine] = _WriteLock(str(database) + ".writelock")
         return engine
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite database URL names; None for any other URL, an in-memory database
+    or a ``file:`` URI filename."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
@@ -191,22 +202,11 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
-def read_connection(factory: sessionmaker[Session]) -> Connection:
-    """A Core connection of the factory's engine, for reads without a Session; use it as
-    a context manager (``with read_connection(sessions) as connection:``)."""
+def connect(factory: sessionmaker[Session]) -> Connection:
+    """A Core connection of the factory's engine, without a Session; use it as a context
+    manager and run each transaction on it with :func:`transaction`."""
     engine: Engine = factory.kw["bind"]
     return engine.connect()
-
-
-@contextmanager
-def write_transaction(factory: sessionmaker[Session]) -> Iterator[Connection]:
-    """Open a Core connection in a write transaction: :func:`write_session` without the ORM.
-
-    For a few prepared statements, where a Session's unit of work cost more than the
-    statements. Commits on success, rolls back on error.
-    """
-    with read_connection(factory) as connection, transaction(connection) as held:
-        yield held
 
 
 @contextmanager

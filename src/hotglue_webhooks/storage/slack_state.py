@@ -147,11 +147,6 @@ def push_back(connection: Connection, channel: str, until: datetime) -> None:
 
 _BOOKED = select(SlackPacing.next_at).where(SlackPacing.channel == bindparam("name"))
 _BOOKED_FOR_UPDATE = _BOOKED.with_for_update()
-_BOOK = (
-    update(SlackPacing)
-    .where(SlackPacing.channel == bindparam("name"))
-    .values(next_at=bindparam("at", type_=UTCDateTime()))
-)
 
 
 def reserve_slot(
@@ -170,12 +165,12 @@ def reserve_slot(
         booked = connection.execute(_BOOKED, {"name": channel}).scalar()
         slot = max(booked or now, now)
         return (slot - now).total_seconds() <= horizon_seconds, slot
-    create, _ = _upserts(connection.dialect.name)
+    create, later = _upserts(connection.dialect.name)
     connection.execute(create, {"name": channel, "at": now})
     # PostgreSQL: the row lock queues the workers posting to this channel until commit.
     # SQLite: the write transaction already excludes every other writer.
     slot = max(connection.execute(_BOOKED_FOR_UPDATE, {"name": channel}).scalar_one(), now)
     if (slot - now).total_seconds() > horizon_seconds:
         return False, slot
-    connection.execute(_BOOK, {"name": channel, "at": slot + timedelta(seconds=interval_seconds)})
+    connection.execute(later, {"name": channel, "at": slot + timedelta(seconds=interval_seconds)})
     return True, slot
