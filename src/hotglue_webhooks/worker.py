@@ -452,9 +452,7 @@ class Worker:
         alert = step.params.get("alert")
         if alert and result.response:
             # The alert thread is recorded with the outcome, in the same transaction.
-            with Session(bind=connection) as session:
-                record_alert(session, alert, result.response, step.params, run.claim.order, now=now)
-                session.flush()
+            record_alert(connection, alert, result.response, step.params, run.claim.order, now=now)
         self._end(
             connection, step, state, now,
             request=self.redactor.redact(result.request),

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Update, and_, bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Insert, Update, and_, bindparam, case, insert, or_, select, update
 
 from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.rules import ALERT_OPEN, ALERT_REPEAT, ALERT_RESOLVE, OpenAlert
@@ -78,50 +77,60 @@ def open_alerts(
     )
 
 
+_OPEN_THREAD = insert(SlackThread)
+_THREAD_OPEN = (SlackThread.thread_key == bindparam("key"), SlackThread.resolved_at.is_(None))
+_AT = bindparam("at", type_=UTCDateTime())
+# One more failure: count it, and move ``last_at`` later only (never back).
+_REPEAT = (
+    update(SlackThread)
+    .where(*_THREAD_OPEN)
+    .values(count=SlackThread.count + 1, last_at=case((SlackThread.last_at < _AT, _AT), else_=SlackThread.last_at))
+)
+_RESOLVE = update(SlackThread).where(*_THREAD_OPEN).values(resolved_at=bindparam("now", type_=UTCDateTime()))
+
+
 def record_alert(
-    session: Session,
+    connection: Connection,
     alert: Mapping[str, Any],
     posted: Mapping[str, Any],
     params: Mapping[str, Any],
     opener: tuple[datetime, int],
     now: datetime,
 ) -> None:
-    """Apply one successful alert message to the threads (within the caller's transaction).
+    """Apply one successful alert message to the threads (within the caller's write
+    transaction on ``connection``; one statement, no ORM unit of work).
 
     ``alert`` is the action's ``params["alert"]``; ``posted`` is Slack's answer
-    (``channel`` id and ``ts``); ``opener`` is the event's (``order_at``, id). "open" starts a thread, "repeat" counts one more failure,
+    (``channel`` id and ``ts``); ``opener`` is the event's (``order_at``, id). "open"
+    starts a thread, "repeat" counts one more failure on every open thread with that key,
     "resolve" closes every open thread with that key.
     """
     op, key = alert.get("op"), str(alert.get("thread_key"))
     at = parse_time(alert.get("at") if isinstance(alert.get("at"), str) else None) or now
     if op == ALERT_OPEN:
-        session.add(
-            SlackThread(
-                thread_key=key,
-                tenant=alert.get("tenant"),
-                flow_id=alert.get("flow_id"),
-                fingerprint=str(alert.get("fingerprint")),
-                opened_order_at=opener[0],
-                opened_event_id=opener[1],
-                channel=str(posted.get("channel") or params["channel"]),
-                channel_name=str(params["channel"]),
-                ts=str(posted["ts"]),
-                text=params["text"],
-                blocks=list(params.get("blocks") or []),
-                count=1,
-                first_at=at,
-                last_at=at,
-            )
+        connection.execute(
+            _OPEN_THREAD,
+            {
+                "thread_key": key,
+                "tenant": alert.get("tenant"),
+                "flow_id": alert.get("flow_id"),
+                "fingerprint": str(alert.get("fingerprint")),
+                "opened_order_at": opener[0],
+                "opened_event_id": opener[1],
+                "channel": str(posted.get("channel") or params["channel"]),
+                "channel_name": str(params["channel"]),
+                "ts": str(posted["ts"]),
+                "text": params["text"],
+                "blocks": list(params.get("blocks") or []),
+                "count": 1,
+                "first_at": at,
+                "last_at": at,
+            },
         )
-        return
-    for row in session.scalars(
-        select(SlackThread).where(SlackThread.thread_key == key, SlackThread.resolved_at.is_(None))
-    ):
-        if op == ALERT_REPEAT:
-            row.count += 1
-            row.last_at = max(row.last_at, at)
-        elif op == ALERT_RESOLVE:
-            row.resolved_at = now
+    elif op == ALERT_REPEAT:
+        connection.execute(_REPEAT, {"key": key, "at": at})
+    elif op == ALERT_RESOLVE:
+        connection.execute(_RESOLVE, {"key": key, "now": now})
 
 
 @functools.cache
