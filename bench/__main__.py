@@ -164,6 +164,7 @@ def write_doc(
             report.markdown_table(table),
             "",
             client_note
+            + report.processing_note(results)
             + f"Fixed-rate latency: the asyncio client, open loop at {sizes.rate:.0f} req/s, measured from each "
             "request's due time. Sizes: "
             f"processing {sizes.process_events_1:,} / {sizes.process_events_3:,} events, purge "

@@ -10,7 +10,9 @@ with HTTP/1.1 keep-alive, so the peers answer at once and cheaply.
 
 ``GET /_bench/stats`` (either port) answers request counts, this process's CPU seconds,
 and the arrival time (Unix seconds) of each Slack message naming a job whose id
-starts with ``trace-``.
+starts with ``trace-``. ``POST /_bench/record`` starts keeping every request (method,
+target, content type, body) from then on; ``GET /_bench/record`` answers them and stops
+(``bench/replay.py`` sends them again for the processing ceiling).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Peers:
         self.hotglue, self.slack = hotglue, slack
         self.counts: Counter[str] = Counter()
         self.traced: dict[str, float] = {}
+        self.recorded: list[dict[str, str]] | None = None
 
     def stats(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -79,6 +82,21 @@ class Peers:
     def answer(self, fake: FakeServer, recorded: RecordedRequest) -> tuple[int, bytes, str]:
         if recorded.raw_path == "/_bench/stats":
             return 200, json.dumps(self.stats()).encode(), "application/json"
+        if recorded.raw_path == "/_bench/record":
+            if recorded.method == "POST":
+                self.recorded = []
+                return 200, b"{}", "application/json"
+            kept, self.recorded = self.recorded or [], None
+            return 200, json.dumps(kept).encode(), "application/json"
+        if self.recorded is not None:
+            target = recorded.raw_path + (f"?{recorded.query_string}" if recorded.query_string else "")
+            self.recorded.append(
+                {
+                    "peer": fake.peer, "method": recorded.method, "target": target,
+                    "content_type": recorded.headers.get("content-type", ""),
+                    "body": recorded.body.decode("utf-8", "replace"),
+                }
+            )
         if fake is self.slack and recorded.method == "POST":
             found = TRACED_JOB.search(recorded.body.decode("utf-8", "replace"))
             if found:

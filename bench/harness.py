@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import databases, payloads
+from hotglue_webhooks.settings import Settings
 from bench.procs import Finished, Measured, Proc, Procs, free_port, run_measured, wait_port
 
 PYTHON = sys.executable
@@ -26,6 +27,9 @@ PYTHON = sys.executable
 # Throughput runs measure our code against a peer without that limit, so they turn the
 # pacing off; the receipt → Slack latency run keeps it, with alerts more than 1 s apart.
 UNPACED = {"HGW_SLACK_MIN_INTERVAL_SECONDS": "0"}
+# The worker's threads per process (HGW_WORKER_THREADS, not set by the harness): the
+# processing ceiling sends with as many.
+WORKER_THREADS: int = Settings.model_fields["worker_threads"].default
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "signed_post.lua"
 
 
@@ -302,6 +306,7 @@ class Bench:
             self.procs.stop(web)
         pending = databases.scalar(url_db, "SELECT count(*) FROM events")
         peers_before = self.peer_stats()
+        self.peer_call("POST", "/_bench/record")
         procs = self.start_workers(url_db, workers, **UNPACED)
         started = time.monotonic()
         timeout = max(120.0, events / 20)
@@ -322,6 +327,8 @@ class Bench:
             for proc in procs:
                 self.procs.stop(proc)
         peers_after = self.peer_stats()
+        sent = self.workdir / f"requests-{kind}-{workers}.json"
+        sent.write_bytes(self.peer_call("GET", "/_bench/record").content)
         times = databases.processed_times(url_db)
         states = dict(databases.rows(url_db, "SELECT state, count(*) FROM actions GROUP BY state"))
         event_states = dict(databases.rows(url_db, "SELECT state, count(*) FROM events GROUP BY state"))
@@ -340,11 +347,43 @@ class Bench:
             "peer_cpu_seconds": peers_after["cpu_seconds"] - peers_before["cpu_seconds"],
             "worker_rss_bytes": rss,
         }
+        result["ceiling"] = ceiling = self.replay(sent, workers, len(times))
         self.results[f"process_{kind}_{workers}"] = result
         self.log(
             f"  {rate:.0f} events/s; {len(times)}/{pending} processed; actions {states}; "
-            f"peer requests {sum(requests.values())}"
+            f"peer requests {sum(requests.values())}; ceiling (the same requests alone) "
+            f"{ceiling['events_per_second']:.0f} events/s"
         )
+
+    def replay(self, sent: Path, processes: int, events: int) -> dict[str, Any]:
+        """The processing ceiling: the requests in ``sent`` sent again by ``processes``
+        processes with the worker's thread count and nothing else (``bench/replay.py``);
+        ``events`` ÷ the slowest process's wall time."""
+        argv = [
+            PYTHON, "-m", "bench.replay", str(sent), "--hotglue-url", f"http://127.0.0.1:{self.hotglue_port}",
+            "--slack-url", f"http://127.0.0.1:{self.slack_port}/api/", "--api-key", payloads.API_KEY,
+            "--slack-token", payloads.SLACK_TOKEN, "--threads", str(WORKER_THREADS),
+        ]
+        running = [
+            Measured([*argv, "--slice", f"{n}/{processes}"], self.client_env(), self.workdir, self._name("replay"))
+            for n in range(processes)
+        ]
+        parts = [_bench_json(proc.finish(600), "replay") for proc in running]
+        seconds = max(part["seconds"] for part in parts)
+        return {
+            "requests": sum(part["requests"] for part in parts),
+            "errors": sum(part["errors"] for part in parts),
+            "seconds": seconds,
+            "cpu_seconds": sum(part["cpu_seconds"] for part in parts),  # the replay only, not start-up
+            "events_per_second": events / seconds if seconds else None,
+        }
+
+    def peer_call(self, method: str, path: str) -> Any:
+        import httpx
+
+        answer = httpx.request(method, f"http://127.0.0.1:{self.slack_port}{path}", timeout=60)
+        answer.raise_for_status()
+        return answer
 
     def receipt_to_slack(self, kind: str) -> None:
         """Receipt → Slack request latency with an idle receiver (web + 1 worker)."""

@@ -109,10 +109,24 @@ def rows(results: dict[str, Any], rate: float) -> list[Row]:
         if target is not None:
             targets.append(f"≥ {target:,.0f} ev/s (PostgreSQL)")
             checks.append(postgres >= target if postgres is not None else None)
+        plural = "es" if workers > 1 else ""
+        ceilings = {
+            kind: _get(results, f"process_{kind}_{workers}", "ceiling", "events_per_second")
+            for kind in ("sqlite", "postgresql")
+        }
+        if any(ceilings.values()):
+            out.append(
+                Row(
+                    f"ceiling: the same peer requests alone, {workers} process{plural}, events/s",
+                    _fmt(ceilings["sqlite"], "ev/s"), _fmt(ceilings["postgresql"], "ev/s"), "100%", "", "",
+                )
+            )
+        ratios = [_ratio(ours, ceilings[kind]) for kind, ours in (("sqlite", sqlite), ("postgresql", postgres))]
         out.append(
             Row(
-                f"processing: {workers} worker process{'es' if workers > 1 else ''}, events/s",
-                _fmt(sqlite, "ev/s"), _fmt(postgres, "ev/s"), "", "; ".join(targets), _verdict(*checks),
+                f"processing: {workers} worker process{plural}, events/s",
+                _fmt(sqlite, "ev/s"), _fmt(postgres, "ev/s"), " / ".join(r for r in ratios if r),
+                "; ".join(targets), _verdict(*checks),
             )
         )
     lat = {k: (_get(results, f"latency_{k}", "p50_ms"), _get(results, f"latency_{k}", "p99_ms")) for k in ("sqlite", "postgresql")}
@@ -169,6 +183,29 @@ def rows(results: dict[str, Any], rate: float) -> list[Row]:
             )
         )
     return out
+
+
+def processing_note(results: dict[str, Any]) -> str:
+    """One sentence per processing run: CPU milliseconds per event of our worker processes,
+    of the fake peers, and of the ceiling's replay (which shows what the machine could give)."""
+    parts = []
+    for name, label in (
+        ("process_sqlite_1", "SQLite, 1 worker"), ("process_postgresql_1", "PostgreSQL, 1 worker"),
+        ("process_postgresql_3", "PostgreSQL, 3 workers"),
+    ):
+        run = results.get(name)
+        if not run or not run.get("processed"):
+            continue
+        per_event = 1000 / run["processed"]
+        ceiling = run.get("ceiling") or {}
+        parts.append(
+            f"{label}: workers {run['worker_cpu_seconds'] * per_event:.1f}, fake peers "
+            f"{run['peer_cpu_seconds'] * per_event:.1f}"
+            + (f", the ceiling's replay {ceiling['cpu_seconds'] * per_event:.1f}" if ceiling else "")
+        )
+    if not parts:
+        return ""
+    return "Processing, CPU ms per event: " + "; ".join(parts) + ". "
 
 
 HEADERS = ("measurement", "SQLite", "PostgreSQL", "ours ÷ ceiling", "target", "met")

@@ -58,6 +58,11 @@ def test_the_harness_runs_every_measurement_and_prints_its_table(tmp_path: Path)
         assert results[f"ingest_{kind}"]["saturate"]["ok"] > 0
         assert results[f"purge_{kind}"]["old_left"] == 0
     assert results["process_sqlite_1"]["processed"] == results["process_sqlite_1"]["events"] > 0
+    for name in ("process_sqlite_1", "process_postgresql_3") if before is not None else ("process_sqlite_1",):
+        # The ceiling sent again exactly the requests the workers sent.
+        sent = sum(results[name]["peer_requests"].values())
+        assert results[name]["ceiling"]["requests"] == sent > 0
+        assert results[name]["ceiling"]["events_per_second"] > 0
     assert "| measurement |" in doc.read_text()
     # Every benchmark database it made was dropped again.
     if before is not None:
