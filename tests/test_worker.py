@@ -122,6 +122,19 @@ def test_a_worker_killed_after_claiming_loses_nothing(receiver: Receiver, connec
     assert alert.attempts == 1
 
 
+def test_an_event_it_cannot_read_is_retried_then_parked_dead(receiver: Receiver) -> None:
+    event_id = int(receiver.post("sync_failed__shopify_500").json["id"])
+    with receiver.runtime.sessions.begin() as session:  # e.g. stored by an older version
+        session.get(Event, event_id).payload = ["not", "an", "object"]  # type: ignore[union-attr]
+    worker = receiver.worker()
+    worker.retry = RetryPolicy(max_attempts=2, base_seconds=0.0, max_seconds=0.0)
+    assert worker.drain() == 2  # a first crash, retried at once, a second one: dead
+    [stored] = events(receiver)
+    assert (stored.state, stored.attempts, stored.lease_owner) == ("dead", 2, None)
+    assert stored.last_error is not None and stored.last_error.startswith("AttributeError")
+    assert actions(receiver) == []
+
+
 def test_replay_decides_again_without_repeating_done_actions(receiver: Receiver) -> None:
     event_id = int(receiver.post("sync_failed__shopify_500").json["id"])
     worker = receiver.worker()

@@ -191,11 +191,14 @@ class Worker:
     def process(self, claim: Claim, connection: Connection) -> None:
         """Decide (once) and act for a leased event, then release it; every transaction
         runs on ``connection``."""
-        job = JobEvent.from_payload(claim.payload, event_key=claim.dedupe_key)
-        # Bound for this thread, so library lines (HotGlue client, httpx) carry them too.
-        structlog.contextvars.bind_contextvars(event_id=claim.id, tenant=job.tenant, flow_id=job.flow_id)
-        run = _Run(claim, log.bind(status=job.status), connection)
+        run = _Run(claim, log.bind(event_id=claim.id), connection)
         try:
+            # Inside the try: a stored payload it cannot read (e.g. not an object) is a
+            # crash of this event like any other, not a lease left to expire forever.
+            job = JobEvent.from_payload(claim.payload, event_key=claim.dedupe_key)
+            # Bound for this thread, so library lines (HotGlue client, httpx) carry them too.
+            structlog.contextvars.bind_contextvars(event_id=claim.id, tenant=job.tenant, flow_id=job.flow_id)
+            run.log = log.bind(status=job.status)
             self._process(run, job)
         except Exception as error:  # a bug of ours met by this event: never retry it forever
             self._crashed(run, error)
