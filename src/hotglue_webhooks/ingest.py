@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Connection, Insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.redaction import Redactor
-from hotglue_webhooks.storage.db import autocommit, insert_unless_present, write_session
+from hotglue_webhooks.storage.db import insert_unless_present, write_alone_or_grouped, write_session
 from hotglue_webhooks.storage.models import EVENT_PENDING, Event, Rejection
 
 # Key fields copied to columns, with their column width (longer values are cut in the
@@ -245,17 +245,23 @@ def store_event(
         "attempts": 0,
         **fields,
     }
-    # One INSERT that commits by itself: durable before the 2xx, the SQLite write lock
-    # held only while it runs, one round trip to PostgreSQL. The unique dedupe_key
-    # decides a repeat (also one racing a concurrent delivery): no row comes back.
-    with autocommit(sessions) as connection:
+
+    def insert(connection: Connection) -> Stored | None:
         event_id = connection.scalar(_insert_event(connection.dialect.name), row)
         if event_id is not None:
             return Stored(event_id, duplicate=False)
         first = connection.scalar(select(Event.id).where(Event.dedupe_key == key))
-    if first is None:  # purged between the two statements: the stage is gone, store it anew
+        return None if first is None else Stored(first, duplicate=True)
+
+    # Committed before this returns (so before the 2xx). PostgreSQL: one INSERT that
+    # commits by itself, one round trip. SQLite: together with the other webhooks this
+    # process is storing at the moment, in one transaction (write_alone_or_grouped). The
+    # unique dedupe_key decides a repeat (also one racing a concurrent delivery): no row
+    # comes back.
+    stored = write_alone_or_grouped(sessions, insert)
+    if stored is None:  # purged between the two statements: the stage is gone, store it anew
         return store_event(sessions, body, payload, headers, redactor, now)
-    return Stored(first, duplicate=True)
+    return stored
 
 
 @functools.cache

@@ -1,0 +1,117 @@
+"""storage/db.py group commit: concurrent SQLite writes of one process share a transaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, event, func, select, text
+
+from conftest import payload
+from hotglue_webhooks.ingest import store_event
+from hotglue_webhooks.redaction import Redactor
+from hotglue_webhooks.storage import db
+from hotglue_webhooks.storage.migrate import upgrade
+from hotglue_webhooks.storage.models import Event
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'group.db'}"
+    engine = db.make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _body(job: int) -> bytes:
+    sent = payload("job_completed__incremental")
+    sent["job_id"] = f"job-{job}"
+    sent["s3_root"] = f"root/{job}"
+    return json.dumps(sent).encode()
+
+
+def test_concurrent_deliveries_are_each_stored_once_and_committed_before_the_answer(sqlite_url: str) -> None:
+    engine = db.make_engine(sqlite_url)
+    sessions = db.make_sessionmaker(engine)
+    redactor = Redactor()
+    other = db.make_engine(sqlite_url)  # another process's view: sees only what was committed
+    begins: list[str] = []
+
+    @event.listens_for(engine, "begin")
+    def _count_begin(_connection: Connection) -> None:
+        begins.append("begin")
+
+    def deliver(job: int) -> tuple[int, int, bool, int]:
+        body = _body(job % 40)  # every stage delivered 3 times, some at the same moment
+        stored = store_event(sessions, body, json.loads(body), {}, redactor)
+        with other.connect() as connection:
+            visible = connection.scalar(select(func.count()).select_from(Event).where(Event.id == stored.event_id))
+        return job % 40, stored.event_id, stored.duplicate, int(visible or 0)
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(deliver, range(120)))
+        assert all(visible == 1 for *_, visible in answers)  # durable before the call returned
+        firsts = [(stage, event_id) for stage, event_id, duplicate, _ in answers if not duplicate]
+        assert sorted(stage for stage, _ in firsts) == list(range(40))  # one first delivery per stage
+        first_id = dict(firsts)
+        assert all(event_id == first_id[stage] for stage, event_id, _, _ in answers)
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(Event)) == 40
+        assert len(begins) < 120  # some deliveries shared a transaction
+    finally:
+        engine.dispose()
+        other.dispose()
+
+
+def test_one_failing_write_in_a_group_fails_only_its_own_caller(sqlite_url: str) -> None:
+    engine = db.make_engine(sqlite_url)
+    sessions = db.make_sessionmaker(engine)
+    group = db._group_commits[engine]
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER NOT NULL)"))
+
+    def good(n: int):  # type: ignore[no-untyped-def]
+        def work(connection: Connection) -> int:
+            connection.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+            return n
+
+        return work
+
+    def bad(connection: Connection) -> int:
+        connection.execute(text("INSERT INTO t (n) VALUES (NULL)"))  # NOT NULL: IntegrityError
+        return -1
+
+    outcomes: dict[str, object] = {}
+
+    def call(name: str, work) -> None:  # type: ignore[no-untyped-def]
+        try:
+            outcomes[name] = db.write_alone_or_grouped(sessions, work)
+        except Exception as error:
+            outcomes[name] = error
+
+    try:
+        with group._turn:  # another writer of this process is committing: these queue up
+            threads = [
+                threading.Thread(target=call, args=(name, work))
+                for name, work in (("one", good(1)), ("bad", bad), ("two", good(2)))
+            ]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 5
+            while len(group._queue) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(group._queue) == 3
+        for thread in threads:
+            thread.join(10)
+        assert outcomes["one"] == 1 and outcomes["two"] == 2
+        assert "NOT NULL" in str(outcomes["bad"])
+        with engine.connect() as connection:
+            assert sorted(connection.scalars(text("SELECT n FROM t"))) == [1, 2]
+    finally:
+        engine.dispose()
