@@ -1,4 +1,4 @@
-"""storage/db.py group commit: concurrent SQLite writes of one process share a transaction."""
+"""storage/db.py group commit: concurrent writes of one process share a transaction."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ def _body(job: int) -> bytes:
     return json.dumps(sent).encode()
 
 
-def test_concurrent_deliveries_are_each_stored_once_and_committed_before_the_answer(sqlite_url: str) -> None:
-    engine = db.make_engine(sqlite_url)
+def test_concurrent_deliveries_are_each_stored_once_and_committed_before_the_answer(database_url: str) -> None:
+    engine = db.make_engine(database_url)
     sessions = db.make_sessionmaker(engine)
     redactor = Redactor()
-    other = db.make_engine(sqlite_url)  # another process's view: sees only what was committed
+    other = db.make_engine(database_url)  # another process's view: sees only what was committed
     begins: list[str] = []
 
     @event.listens_for(engine, "begin")
@@ -72,7 +72,7 @@ def test_concurrent_deliveries_are_each_stored_once_and_committed_before_the_ans
 def test_one_failing_write_in_a_group_fails_only_its_own_caller(sqlite_url: str) -> None:
     engine = db.make_engine(sqlite_url)
     sessions = db.make_sessionmaker(engine)
-    group = db._group_commits[engine]
+    group = db._group_commits.setdefault(engine, db._GroupCommit())
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE t (n INTEGER NOT NULL)"))
 
@@ -113,5 +113,39 @@ def test_one_failing_write_in_a_group_fails_only_its_own_caller(sqlite_url: str)
         assert "NOT NULL" in str(outcomes["bad"])
         with engine.connect() as connection:
             assert sorted(connection.scalars(text("SELECT n FROM t"))) == [1, 2]
+    finally:
+        engine.dispose()
+
+
+def test_a_batch_holding_the_same_stage_twice_stores_it_once(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    sessions = db.make_sessionmaker(engine)
+    group = db._group_commits.setdefault(engine, db._GroupCommit())
+    redactor = Redactor()
+    answers: dict[int, object] = {}
+
+    def deliver(slot: int, job: int) -> None:
+        body = _body(job)
+        answers[slot] = store_event(sessions, body, json.loads(body), {}, redactor)
+
+    try:
+        known = store_event(sessions, _body(7), json.loads(_body(7)), {}, redactor)  # stored before the batch
+        with group._turn:
+            threads = [threading.Thread(target=deliver, args=args) for args in ((0, 1), (1, 1), (2, 2), (3, 7))]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 5
+            while len(group._queue) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(group._queue) == 4
+        for thread in threads:
+            thread.join(10)
+        first, second, other, old = (answers[slot] for slot in range(4))
+        assert {first.duplicate, second.duplicate} == {False, True}  # type: ignore[attr-defined]
+        assert first.event_id == second.event_id  # type: ignore[attr-defined]
+        assert other.duplicate is False and other.event_id != first.event_id  # type: ignore[attr-defined]
+        assert old.duplicate is True and old.event_id == known.event_id  # type: ignore[attr-defined]
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(Event)) == 3
     finally:
         engine.dispose()

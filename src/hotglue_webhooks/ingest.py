@@ -246,22 +246,64 @@ def store_event(
         **fields,
     }
 
-    def insert(connection: Connection) -> Stored | None:
-        event_id = connection.scalar(_insert_event(connection.dialect.name), row)
-        if event_id is not None:
-            return Stored(event_id, duplicate=False)
-        first = connection.scalar(select(Event.id).where(Event.dedupe_key == key))
-        return None if first is None else Stored(first, duplicate=True)
-
-    # Committed before this returns (so before the 2xx). PostgreSQL: one INSERT that
-    # commits by itself, one round trip. SQLite: together with the other webhooks this
-    # process is storing at the moment, in one transaction (write_alone_or_grouped). The
-    # unique dedupe_key decides a repeat (also one racing a concurrent delivery): no row
-    # comes back.
-    stored = write_alone_or_grouped(sessions, insert)
+    # Committed before this returns (so before the 2xx). Alone: one INSERT that commits
+    # by itself (one round trip to PostgreSQL; SQLite's write lock only while it runs).
+    # With other webhooks this process is storing at the moment: one multi-row INSERT
+    # for all of them, in one transaction (write_alone_or_grouped). The unique dedupe_key
+    # decides a repeat (also one racing a concurrent delivery): no row comes back.
+    stored = write_alone_or_grouped(sessions, _EventInsert(row), _insert_events)
     if stored is None:  # purged between the two statements: the stage is gone, store it anew
         return store_event(sessions, body, payload, headers, redactor, now)
     return stored
+
+
+class _EventInsert:
+    """Insert one event row unless its dedupe_key is stored: its Stored, or None when the
+    first copy was purged between the two statements."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def __call__(self, connection: Connection) -> Stored | None:
+        event_id = connection.scalar(_insert_event(connection.dialect.name), self.row)
+        if event_id is not None:
+            return Stored(event_id, duplicate=False)
+        first = connection.scalar(select(Event.id).where(Event.dedupe_key == self.row["dedupe_key"]))
+        return None if first is None else Stored(first, duplicate=True)
+
+
+def _insert_events(connection: Connection, inserts: list[Any]) -> list[Stored | None]:
+    """Several :class:`_EventInsert` in one transaction: one multi-row INSERT (SQLAlchemy's
+    "insertmanyvalues"), then one SELECT for the repeats. A key twice in the batch: the
+    first is stored, the second is its duplicate."""
+    rows = [insert.row for insert in inserts]
+    created = {key: event_id for event_id, key in connection.execute(_insert_events_returning(connection.dialect.name), rows)}
+    repeats = {row["dedupe_key"] for row in rows} - created.keys()
+    existing: dict[str, int] = {}
+    if repeats:
+        existing = {
+            key: event_id
+            for event_id, key in connection.execute(
+                select(Event.id, Event.dedupe_key).where(Event.dedupe_key.in_(sorted(repeats)))
+            )
+        }
+    answers: list[Stored | None] = []
+    for row in rows:
+        key = row["dedupe_key"]
+        if key in created:
+            existing[key] = created.pop(key)  # a later copy in this batch is its duplicate
+            answers.append(Stored(existing[key], duplicate=False))
+        elif key in existing:
+            answers.append(Stored(existing[key], duplicate=True))
+        else:
+            answers.append(None)
+    return answers
+
+
+@functools.cache
+def _insert_events_returning(dialect: str) -> Insert:
+    insert = insert_unless_present(dialect, Event.__table__, "dedupe_key")  # type: ignore[arg-type]
+    return insert.returning(Event.id, Event.dedupe_key)
 
 
 @functools.cache

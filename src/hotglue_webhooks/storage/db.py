@@ -43,7 +43,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = sqlite_file(url)
         if fcntl is not None and database is not None:
             _write_locks[engine] = _WriteLock(str(database) + ".writelock")
-            _group_commits[engine] = _GroupCommit(engine)
         return engine
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
@@ -267,15 +266,19 @@ def _autocommit_connection(engine: Engine) -> Iterator[Connection]:
 
 
 T = TypeVar("T")
+# Runs the works of several callers at once (one multi-row statement instead of one each)
+# and returns their results in the same order.
+Batch = Callable[[Connection, list[Callable[[Connection], T]]], list[T]]
 
 
 class _Job(Generic[T]):
     """One thread's write, waiting for a turn in a group commit."""
 
-    __slots__ = ("work", "result", "error", "finished")
+    __slots__ = ("work", "batch", "result", "error", "finished")
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
+    def __init__(self, work: Callable[[Connection], T], batch: Batch[T] | None) -> None:
         self.work = work
+        self.batch = batch
         self.result: T | None = None
         self.error: BaseException | None = None
         self.finished = False
@@ -298,41 +301,40 @@ class _GroupCommit:
     its own caller.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
         self._queue: list[_Job[Any]] = []
         self._queue_lock = threading.Lock()
         self._turn = threading.Lock()
 
-    def run(self, work: Callable[[Connection], T]) -> T:
-        job: _Job[T] = _Job(work)
+    def run(self, engine: Engine, work: Callable[[Connection], T], batch: Batch[T] | None = None) -> T:
+        job: _Job[T] = _Job(work, batch)
         with self._queue_lock:
             self._queue.append(job)
         with self._turn:
             if not job.finished:
                 with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit(batch)
+                    jobs, self._queue = self._queue, []
+                self._commit(engine, jobs)
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
+    def _commit(self, engine: Engine, batch: list[_Job[Any]]) -> None:
         try:
             if len(batch) == 1:
-                with _autocommit_connection(self.engine) as connection:
+                with _autocommit_connection(engine) as connection:
                     self._run_one(batch[0], connection)
                 return
             try:
                 # The connection first, then the lock: a checkout is Python the other
                 # processes need not wait for (the worker takes them in this order too).
-                with self.engine.connect() as connection:
+                with engine.connect() as connection:
                     connection.execution_options(sqlite_immediate=True)
-                    with _writer(self.engine), connection.begin():
-                        results = [job.work(connection) for job in batch]
+                    with _writer(engine), connection.begin():
+                        results = self._run_all(batch, connection)
             except Exception:
                 for job in batch:  # alone, each in its own transaction: only a bad one fails
-                    with _autocommit_connection(self.engine) as connection:
+                    with _autocommit_connection(engine) as connection:
                         self._run_one(job, connection)
                 return
             for job, result in zip(batch, results, strict=True):
@@ -342,6 +344,22 @@ class _GroupCommit:
                 if not job.finished:
                     job.error = job.error or RuntimeError("the write was interrupted before it was committed")
                     job.finished = True
+
+    @staticmethod
+    def _run_all(batch: list[_Job[Any]], connection: Connection) -> list[Any]:
+        """Every job's result in order: jobs that share a ``batch`` function run through it together."""
+        results: list[Any] = [None] * len(batch)
+        together: dict[Any, list[int]] = {}
+        for index, job in enumerate(batch):
+            if job.batch is None:
+                results[index] = job.work(connection)
+            else:
+                together.setdefault(job.batch, []).append(index)
+        for run_many, indexes in together.items():
+            answers = run_many(connection, [batch[index].work for index in indexes])
+            for index, answer in zip(indexes, answers, strict=True):
+                results[index] = answer
+        return results
 
     @staticmethod
     def _run_one(job: _Job[Any], connection: Connection) -> None:
@@ -355,20 +373,22 @@ class _GroupCommit:
 _group_commits: weakref.WeakKeyDictionary[Engine, _GroupCommit] = weakref.WeakKeyDictionary()
 
 
-def write_alone_or_grouped(factory: sessionmaker[Session], work: Callable[[Connection], T]) -> T:
+def write_alone_or_grouped(
+    factory: sessionmaker[Session], work: Callable[[Connection], T], batch: Batch[T] | None = None
+) -> T:
     """Run ``work`` (a few statements of one write) and commit it before returning its result.
 
-    On a SQLite file, concurrent callers of one process share one transaction (see
-    :class:`_GroupCommit`): ``work`` must then only read and write through the connection
-    it gets, and may run on another thread. Elsewhere (PostgreSQL) it runs on an
-    :func:`autocommit` connection: each statement commits by itself.
+    Concurrent callers of one process share one transaction (see :class:`_GroupCommit`):
+    ``work`` must only read and write through the connection it gets, and may run on
+    another thread. Alone, it runs on an :func:`autocommit` connection (each statement
+    commits by itself). ``batch``, when given, runs the works of several callers that
+    share it at once (e.g. one multi-row INSERT), returning their results in order.
     """
     engine: Engine = factory.kw["bind"]
     group = _group_commits.get(engine)
-    if group is not None:
-        return group.run(work)
-    with autocommit(factory) as connection:
-        return work(connection)
+    if group is None:
+        group = _group_commits.setdefault(engine, _GroupCommit())
+    return group.run(engine, work, batch)
 
 
 def insert_unless_present(dialect: str, table: Table, column: str) -> Insert:
