@@ -1,4 +1,4 @@
-"""storage/db.py group commit: concurrent writes of one process share a transaction."""
+"""storage/db.py group commit: concurrent writes of one process share one statement and its commit."""
 
 from __future__ import annotations
 

@@ -246,11 +246,10 @@ def store_event(
         **fields,
     }
 
-    # Committed before this returns (so before the 2xx). Alone: one INSERT that commits
-    # by itself (one round trip to PostgreSQL; SQLite's write lock only while it runs).
-    # With other webhooks this process is storing at the moment: one multi-row INSERT
-    # for all of them, in one transaction (write_alone_or_grouped). The unique dedupe_key
-    # decides a repeat (also one racing a concurrent delivery): no row comes back.
+    # Committed before this returns (so before the 2xx): one INSERT that commits by
+    # itself, shared with the other webhooks this process is storing at the moment (one
+    # multi-row INSERT: write_alone_or_grouped). The unique dedupe_key decides a repeat
+    # (also one racing a concurrent delivery): no row comes back.
     stored = write_alone_or_grouped(sessions, _EventInsert(row), _insert_events)
     if stored is None:  # purged between the two statements: the stage is gone, store it anew
         return store_event(sessions, body, payload, headers, redactor, now)
@@ -273,9 +272,10 @@ class _EventInsert:
 
 
 def _insert_events(connection: Connection, inserts: list[Any]) -> list[Stored | None]:
-    """Several :class:`_EventInsert` in one transaction: one multi-row INSERT (SQLAlchemy's
-    "insertmanyvalues"), then one SELECT for the repeats. A key twice in the batch: the
-    first is stored, the second is its duplicate."""
+    """Several :class:`_EventInsert` at once: one multi-row INSERT that commits by itself
+    (SQLAlchemy's "insertmanyvalues"), then one SELECT for the repeats. A key twice in the
+    batch: the first is stored, the second is its duplicate. (Should the SELECT fail after
+    the INSERT committed, each insert runs again alone and its row answers as a repeat.)"""
     rows = [insert.row for insert in inserts]
     created = {key: event_id for event_id, key in connection.execute(_insert_events_returning(connection.dialect.name), rows)}
     repeats = {row["dedupe_key"] for row in rows} - created.keys()

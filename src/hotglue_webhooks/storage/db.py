@@ -285,20 +285,22 @@ class _Job(Generic[T]):
 
 
 class _GroupCommit:
-    """Commit the short writes of concurrent threads of one process in one SQLite transaction.
+    """Store the short writes of concurrent threads of one process with one commit.
 
-    Every SQLite commit pays a fixed price whatever it holds: after another process wrote,
-    SQLite drops its page cache and reads every page it touches again, the commit writes
-    each changed page (a 1 KB event changes ~14: the row and ten b-trees) to the WAL, and
-    every ~70 commits one of them copies the WAL back (the checkpoint). Under gunicorn,
-    with four processes writing one file in turns, that commit held the write lock for
-    2.5-3 ms per webhook (1.2 ms of it CPU), back to back: the lock, not the CPU, capped
-    ingest. Here a thread that finds another thread of its process committing queues its
-    write; the next one to get the turn runs every queued write in one ``BEGIN IMMEDIATE
-    … COMMIT`` and hands each its own result. Nobody's call returns before the COMMIT
-    that holds its write did. One write alone runs as before (autocommitted statements).
-    If a batch fails, each of its writes is run again alone, so one bad write fails only
-    its own caller.
+    Every commit pays a fixed price whatever it holds. SQLite: the write lock (which
+    queues every writer of every process), a page cache reloaded after another process
+    wrote, ~14 WAL frames for a 1 KB event (the row and ten b-trees), a checkpoint every
+    ~70 commits. PostgreSQL: a round trip and a WAL flush. Under gunicorn that price,
+    paid once per webhook, is what held ingest to ~30 % of the bare endpoint (SQLite's
+    lock was held 2.5-3 ms per webhook, back to back).
+
+    Here a thread that finds another thread of its process writing queues its write. The
+    next one to get the turn takes the write lock and a connection, then everything
+    queued by then (also what queued while it waited for the lock), and runs the writes
+    that share a ``batch`` function through it at once (one multi-row statement, which
+    commits by itself). Nobody's call returns before the statement holding its write
+    committed. A write alone runs as before. If a batch fails, each of its writes is run
+    again alone, so one bad write fails only its own caller.
     """
 
     def __init__(self) -> None:
@@ -312,54 +314,40 @@ class _GroupCommit:
             self._queue.append(job)
         with self._turn:
             if not job.finished:
-                with self._queue_lock:
-                    jobs, self._queue = self._queue, []
-                self._commit(engine, jobs)
+                self._drain(engine)
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
 
-    def _commit(self, engine: Engine, batch: list[_Job[Any]]) -> None:
+    def _drain(self, engine: Engine) -> None:
+        jobs: list[_Job[Any]] = []
         try:
-            if len(batch) == 1:
-                with _autocommit_connection(engine) as connection:
-                    self._run_one(batch[0], connection)
-                return
-            try:
-                # The connection first, then the lock: a checkout is Python the other
-                # processes need not wait for (the worker takes them in this order too).
-                with engine.connect() as connection:
-                    connection.execution_options(sqlite_immediate=True)
-                    with _writer(engine), connection.begin():
-                        results = self._run_all(batch, connection)
-            except Exception:
-                for job in batch:  # alone, each in its own transaction: only a bad one fails
-                    with _autocommit_connection(engine) as connection:
+            with _autocommit_connection(engine) as connection:
+                with self._queue_lock:
+                    jobs, self._queue = self._queue, []
+                together: dict[Any, list[_Job[Any]]] = {}
+                for job in jobs:
+                    if job.batch is None:
                         self._run_one(job, connection)
-                return
-            for job, result in zip(batch, results, strict=True):
-                job.result, job.finished = result, True
+                    else:
+                        together.setdefault(job.batch, []).append(job)
+                for run_many, group in together.items():
+                    if len(group) > 1:
+                        try:
+                            answers = run_many(connection, [job.work for job in group])
+                        except Exception:
+                            pass  # each alone below: only a bad one fails
+                        else:
+                            for job, answer in zip(group, answers, strict=True):
+                                job.result, job.finished = answer, True
+                            continue
+                    for job in group:
+                        self._run_one(job, connection)
         finally:
-            for job in batch:  # e.g. interrupted (a gunicorn timeout) before its turn came
+            for job in jobs:  # e.g. interrupted (a gunicorn timeout) before its write ran
                 if not job.finished:
                     job.error = job.error or RuntimeError("the write was interrupted before it was committed")
                     job.finished = True
-
-    @staticmethod
-    def _run_all(batch: list[_Job[Any]], connection: Connection) -> list[Any]:
-        """Every job's result in order: jobs that share a ``batch`` function run through it together."""
-        results: list[Any] = [None] * len(batch)
-        together: dict[Any, list[int]] = {}
-        for index, job in enumerate(batch):
-            if job.batch is None:
-                results[index] = job.work(connection)
-            else:
-                together.setdefault(job.batch, []).append(index)
-        for run_many, indexes in together.items():
-            answers = run_many(connection, [batch[index].work for index in indexes])
-            for index, answer in zip(indexes, answers, strict=True):
-                results[index] = answer
-        return results
 
     @staticmethod
     def _run_one(job: _Job[Any], connection: Connection) -> None:
@@ -378,11 +366,11 @@ def write_alone_or_grouped(
 ) -> T:
     """Run ``work`` (a few statements of one write) and commit it before returning its result.
 
-    Concurrent callers of one process share one transaction (see :class:`_GroupCommit`):
-    ``work`` must only read and write through the connection it gets, and may run on
-    another thread. Alone, it runs on an :func:`autocommit` connection (each statement
-    commits by itself). ``batch``, when given, runs the works of several callers that
-    share it at once (e.g. one multi-row INSERT), returning their results in order.
+    ``work`` runs on an :func:`autocommit` connection (each statement commits by itself),
+    possibly on another thread of this process, and must only use the connection it
+    gets. ``batch``, when given, runs the works of the callers of this process waiting
+    at the same moment that share it at once (e.g. one multi-row INSERT), returning
+    their results in order: see :class:`_GroupCommit`.
     """
     engine: Engine = factory.kw["bind"]
     group = _group_commits.get(engine)
