@@ -104,7 +104,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         options = connection.get_execution_options()
         if options.get("sqlite_autocommit", False):
-            return  # each statement is its own transaction (see autocommit())
+            return  # each statement is its own transaction (see _autocommit_connection())
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
 
 
@@ -245,19 +245,14 @@ def transaction(connection: Connection, write: bool = True) -> Iterator[Connecti
 
 
 @contextmanager
-def autocommit(factory: sessionmaker[Session]) -> Iterator[Connection]:
-    """Open a connection on which every statement commits by itself, with no BEGIN/COMMIT.
-
-    For a write that is one statement: SQLite holds its write lock only while that
-    statement runs (no Python code inside the lock), and PostgreSQL answers in one round
-    trip instead of three (BEGIN, statement, COMMIT). Durability is the same as a commit.
-    """
-    with _autocommit_connection(factory.kw["bind"]) as connection:
-        yield connection
-
-
-@contextmanager
 def _autocommit_connection(engine: Engine) -> Iterator[Connection]:
+    """Open a connection on which every statement commits by itself, with no BEGIN/COMMIT
+    (after taking the SQLite write lock).
+
+    For a write of one statement: SQLite holds its write lock only while that statement
+    runs, and PostgreSQL answers in one round trip instead of three (BEGIN, statement,
+    COMMIT). Durability is the same as a commit.
+    """
     options: dict[str, Any] = (
         {"sqlite_autocommit": True} if engine.dialect.name == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
     )
@@ -366,7 +361,7 @@ def write_alone_or_grouped(
 ) -> T:
     """Run ``work`` (a few statements of one write) and commit it before returning its result.
 
-    ``work`` runs on an :func:`autocommit` connection (each statement commits by itself),
+    ``work`` runs on an :func:`_autocommit_connection` (each statement commits by itself),
     possibly on another thread of this process, and must only use the connection it
     gets. ``batch``, when given, runs the works of the callers of this process waiting
     at the same moment that share it at once (e.g. one multi-row INSERT), returning
