@@ -106,3 +106,91 @@ def test_redact_copies_every_container_and_keeps_leaves() -> None:
 def test_text_without_a_colon_or_equals_sign_is_returned_as_it_is(text: str) -> None:
     assert redactor.redact_text(text) == text
     assert redactor.redact_text(text + " token=S1") == text + f" token={REDACTED}"
+
+
+# Secrets in string values outside ``message``: a config holds URLs, connection strings
+# and header lists, and the secret-looking key is then inside the value.
+CONFIG = {
+    "db_url": "postgresql://bob:PW555@db/x",
+    "url": "https://user:PW912@api.example.com",
+    "connection_string": "Server=x;Password=PW911;",
+    "headers": [
+        {"name": "Authorization", "value": "PW913"},
+        {"name": "password", "value": "PW914"},
+        {"key": "api_key", "value": "PW915"},
+        {"Header": "X-Auth-Token", "Value": "PW916"},
+        {"field": "clientSecret", "values": ["PW917"]},
+        {"name": "Accept", "value": "application/json"},
+    ],
+    "notes": ["dsn=mysql://u:PW918@h/db", "plain: text"],
+    "base_url": "https://api.example.com/x",
+    "install": "git+https://github.com/hotgluexyz/tap-exact.git@v2.1.0",
+    "s3_root": "3310/flows/Rb7TnE4wz/jobs/2026/11/6/28/06/mE2kV",
+    "tenant": "3310",
+    "job_name": "Rb7TnE4wz-exact-20261128-063000",
+    "start_time": "2026-11-28T06:05:00.113270+00:00",
+    "task": {"id": "hotglue-executor-v2:4", "query": "a=1&b=2"},
+    "empty_pair": {"name": "token", "value": None},
+}
+REDACTED_CONFIG = {
+    **CONFIG,
+    "db_url": f"postgresql://bob:{REDACTED}@db/x",
+    "url": f"https://user:{REDACTED}@api.example.com",
+    "connection_string": f"Server=x;Password={REDACTED};",
+    "headers": [
+        {"name": "Authorization", "value": REDACTED},
+        {"name": "password", "value": REDACTED},
+        {"key": "api_key", "value": REDACTED},
+        {"Header": "X-Auth-Token", "Value": REDACTED},
+        {"field": "clientSecret", "values": REDACTED},
+        {"name": "Accept", "value": "application/json"},
+    ],
+    "notes": [f"dsn=mysql://u:{REDACTED}@h/db", "plain: text"],
+}
+
+
+def test_every_string_value_gets_the_free_text_rules_and_name_value_pairs_are_redacted() -> None:
+    redacted = redactor.redact({"override_source_config": {"deep": [CONFIG]}})
+    assert redacted == {"override_source_config": {"deep": [REDACTED_CONFIG]}}
+    assert "PW9" not in repr(redacted) and "PW555" not in repr(redacted)
+    assert redactor.redact(CONFIG["db_url"]) == REDACTED_CONFIG["db_url"]  # a string on its own too
+
+
+def test_redacting_twice_changes_nothing() -> None:
+    once = redactor.redact(CONFIG)
+    assert redactor.redact(once) == once
+    texts = ("password=S1", "Authorization: Bearer S1", "{'token': 'S1', 'x': 1}", "postgres://u:S1@h/x", "a=1&secret=S2")
+    for text in texts:
+        assert redactor.redact_text(redactor.redact_text(text)) == redactor.redact_text(text) != text
+
+
+def test_strings_that_cannot_hold_a_secret_are_not_scanned() -> None:
+    # A timestamp or a plain URL has a ":" but no secret-looking word and no URL password:
+    # it is returned as it is, without a regex scan or a key-cache entry.
+    fresh = Redactor()
+    value = {"t": "2026-11-28T06:05:00+00:00", "u": ["https://api.example.com/x", "hotglue-executor-v2:4"]}
+    redacted = fresh.redact(value)
+    assert redacted == value and redacted["t"] is value["t"] and redacted["u"][0] is value["u"][0]
+    assert fresh.is_secret.cache_info().currsize == 2  # "t" and "u", nothing else
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["password", "clientSecret", "X-Api-Key", "x_hub_signature", "accessKey", "set-cookie", "sessionId", "privateKey",
+     "AWS_SECRET_ACCESS_KEY", "credentials", "bearer", "pwd"],
+)
+def test_the_text_shortcut_never_skips_a_secret_key(key: str) -> None:
+    assert redactor.redact_text(f"{key}=S1") == f"{key}={REDACTED}"
+    assert redactor.redact({"config": f"{{{key!r}: 'S1'}}"}) == {"config": f"{{{key!r}: {REDACTED}}}"}
+    extended = Redactor(["webshop_uuid", "x-custom-auth"])
+    text = "WebshopUuid: S1, X-Custom-Auth=S2"
+    assert extended.redact_text(text) == f"WebshopUuid: {REDACTED}, X-Custom-Auth={REDACTED}"
+
+
+def test_header_values_get_the_free_text_rules() -> None:
+    headers = [("Referer", "https://u:PW1@h/x"), ("Content-Type", "text/plain; charset=utf-8"), ("X-Api-Key", "k")]
+    assert redactor.redact_headers(headers) == {
+        "Referer": f"https://u:{REDACTED}@h/x",
+        "Content-Type": "text/plain; charset=utf-8",
+        "X-Api-Key": REDACTED,
+    }

@@ -220,13 +220,12 @@ def store_event(
     now = now or datetime.now(UTC)
     body_sha256 = hashlib.sha256(body).hexdigest()
     key = dedupe_key(payload, body_sha256)
+    # Keys and every string (HotGlue's message is a traceback that can print a config; a
+    # config value can be a URL with a password): see redaction.Redactor.redact.
     redacted = redactor.redact(payload)
     if _may_hold_unstorable_text(body):
-        _make_storable(redacted)
-    if isinstance(redacted.get("message"), str):
-        # HotGlue's message is free text (a traceback can print a config): keys cannot
-        # be seen there, so key=value / "key": "value" pairs are redacted in the text.
-        redacted["message"] = redactor.redact_text(redacted["message"])
+        # Dropping a NUL can join a secret back together ("pass\0word=…"): redact again.
+        redacted = redactor.redact(_make_storable(redacted))
     fields = {name: _clean_text(payload.get(name), width) for name, width in KEY_FIELDS.items()}
     if fields["tenant"] is None:
         fields["tenant"] = _clean_text(payload.get("started_by"), KEY_FIELDS["tenant"])

@@ -33,9 +33,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
     redactor = redactor or Redactor()
 
     def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
-        cleaned: dict[str, Any] = redactor.redact(event_dict)
-        if isinstance(cleaned.get("event"), str):
-            cleaned["event"] = redactor.redact_text(cleaned["event"])
+        cleaned: dict[str, Any] = redactor.redact(event_dict)  # the event text and every string value too
         return cleaned
 
     shared: list[Any] = [

@@ -11,6 +11,13 @@ Free text (HotGlue's ``message``, a rejected body, a log line) gets the same tes
 ``key: value`` / ``"key": "value"`` / ``key=value`` pairs, ``Authorization: Bearer …``
 values, and passwords in URLs (``scheme://user:password@host``). Every pattern runs in
 time linear in the text: a 100 KB unbroken token must not stall ingest.
+
+:meth:`Redactor.redact` applies the free-text rules to every string it copies, not only
+to ``message``: a config value is text too (``"db_url": "postgresql://bob:pw@db/x"``,
+``"connection_string": "Server=x;Password=pw;"``). It also redacts the value of a
+name/value pair whose name is secret-looking (``{"name": "Authorization", "value": …}``,
+``{"key": "api_key", "value": …}``): the key that names the secret is in a value there.
+Redacting redacted data changes nothing.
 """
 
 from __future__ import annotations
@@ -56,15 +63,25 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # after a secret key: the value of any other key ("Error: password=…", "https://…?token=")
 # is scanned for pairs of its own.
 _TEXT_KEY = re.compile(r"""(?<![\w-])(["']?)([\w-]{1,128}+)\1\s*[:=]\s*""")
+# "[redacted]" (ending the value) first: text redacted once (a stored payload, a log line)
+# comes out the same when redacted again, not "[redacted]]" (a bare value stops at "]").
 _TEXT_VALUE = re.compile(
-    r"""(?:bearer|basic|token|digest)\s+[^\s,;'"]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|[^\s,&;}\]'"]++""",
+    re.escape(REDACTED)
+    + r"""(?![^\s,&;}\]'"])|"""
+    + r"""(?:bearer|basic|token|digest)\s+[^\s,;'"]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|[^\s,&;}\]'"]++""",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,20}+://[^\s/:@]{1,256}+:)([^\s/@]{1,256}+)(?=@)", re.IGNORECASE)
 
 
-# Values redact() copies as they are (exact types: a str subclass still takes the long way).
+# Values redact() does not walk (exact types: a str subclass still takes the long way).
+# Strings among them still pass through redact_text.
 _LEAVES = frozenset({str, int, float, bool, type(None)})
+
+# A name/value pair: {"name": "Authorization", "value": "…"}, {"key": "api_key", "value": …}.
+# Only a mapping with one of these value keys is looked at (four dict look-ups a mapping).
+_PAIR_VALUE_KEYS = ("value", "values", "Value", "Values")
+_PAIR_NAME_KEYS = frozenset({"name", "key", "header", "field", "param", "parameter", "variable"})
 
 
 def _normalise(key: str) -> str:
@@ -79,6 +96,7 @@ class Redactor:
 
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self.secret_keys = frozenset(_normalise(k) for k in (*DEFAULT_SECRET_KEYS, *extra_keys))
+        self._needles = _needles(self.secret_keys | SECRET_WORDS)
         # Payload keys repeat across every webhook: the answer is cached (20% of ingest CPU).
         self.is_secret = functools.lru_cache(maxsize=4096)(self._is_secret)  # type: ignore[method-assign]
 
@@ -94,13 +112,29 @@ class Redactor:
             return True
         return not SECRET_WORDS.isdisjoint(name.split("_"))
 
+    def _secret_pair_values(self, pair: Mapping[Any, Any]) -> tuple[Any, ...]:
+        """Return the value keys of ``pair`` to redact: all of them when one of its name
+        keys (``name``, ``key``, ``header``…, any case) holds a secret-looking name."""
+        for name_key, name in pair.items():
+            if (
+                type(name) is str
+                and isinstance(name_key, str)
+                and name_key.lower() in _PAIR_NAME_KEYS
+                and self.is_secret(name)
+            ):
+                return tuple(key for key in _PAIR_VALUE_KEYS if key in pair)
+        return ()
+
     def redact(self, value: Any) -> Any:
         """Return a copy of a JSON-like value with secret-looking keys' values replaced.
 
-        Lists and dicts are walked iteratively, so deep nesting cannot overflow the stack.
+        Every string copied goes through :meth:`redact_text` (inlined: most strings hold
+        neither ``:`` nor ``=``). Lists and dicts are walked iteratively, so deep nesting
+        cannot overflow the stack.
         """
+        redact_text = self.redact_text
         if type(value) in _LEAVES:
-            return value
+            return redact_text(value) if type(value) is str else value
         is_secret = self.is_secret
         root: list[Any] = [None]
         stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
@@ -112,10 +146,18 @@ class Redactor:
             if kind is dict or (kind not in _LEAVES and kind is not list and isinstance(item, Mapping)):
                 copy: dict[Any, Any] = {}
                 parent[slot] = copy
+                hidden: tuple[Any, ...] = ()
+                for value_key in _PAIR_VALUE_KEYS:
+                    if value_key in item:
+                        hidden = self._secret_pair_values(item)
+                        break
                 for key, child in item.items():
-                    if child is not None and isinstance(key, str) and is_secret(key):
+                    child_kind = type(child)
+                    if child is not None and ((isinstance(key, str) and is_secret(key)) or key in hidden):
                         copy[key] = REDACTED
-                    elif type(child) in _LEAVES:
+                    elif child_kind is str:
+                        copy[key] = child if ":" not in child and "=" not in child else redact_text(child)
+                    elif child_kind in _LEAVES:
                         copy[key] = child
                     else:
                         copy[key] = None
@@ -124,20 +166,32 @@ class Redactor:
                 items: list[Any] = list(item)
                 parent[slot] = items
                 for index, child in enumerate(item):
-                    if type(child) not in _LEAVES:
+                    child_kind = type(child)
+                    if child_kind is str:
+                        if ":" in child or "=" in child:
+                            items[index] = redact_text(child)
+                    elif child_kind not in _LEAVES:
                         stack.append((child, items, index))
             else:
-                parent[slot] = item
+                parent[slot] = redact_text(item) if isinstance(item, str) else item
         return root[0]
 
     def redact_headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-        """Return the headers as a dict with secret-looking ones redacted."""
-        return {name: (REDACTED if self.is_secret(name) else value) for name, value in headers}
+        """Return the headers as a dict with secret-looking ones redacted, and the free-text
+        rules applied to the others (``Referer: https://user:pw@host``)."""
+        return {name: (REDACTED if self.is_secret(name) else self.redact_text(value)) for name, value in headers}
 
     def redact_text(self, text: str) -> str:
         """Redact secret values in free text: key/value pairs, auth schemes, URL passwords."""
         if ":" not in text and "=" not in text:
             return text  # every pattern needs a "key:", "key=" or "scheme://" (a log event name)
+        if self._needles is not None:  # a secret key holds one of these words
+            lowered = text.lower()
+            for needle in self._needles:
+                if needle in lowered:
+                    break
+            else:  # no secret key: a timestamp, "hotglue-executor-v2:4", a URL
+                return _redact_url_passwords(text)
         parts: list[str] = []
         copied = position = 0
         while (key := _TEXT_KEY.search(text, position)) is not None:
@@ -150,4 +204,36 @@ class Redactor:
             parts += (text[copied:position], REDACTED)
             copied = position = value.end()
         parts.append(text[copied:])
-        return _URL_PASSWORD.sub(r"\1" + REDACTED, "".join(parts))
+        return _redact_url_passwords("".join(parts))
+
+
+def _redact_url_passwords(text: str) -> str:
+    # The pattern costs microseconds even on a short text: look first for a ":" between
+    # the first "://" and the last "@", which every "scheme://user:password@" has.
+    start = text.find("://")
+    if start < 0:
+        return text
+    at = text.rfind("@")
+    if at < 0 or text.find(":", start + 3, at) < 0:
+        return text
+    return _URL_PASSWORD.sub(r"\1" + REDACTED, text)
+
+
+def _needles(names: Iterable[str]) -> tuple[str, ...] | None:
+    """Return words one of which every secret-looking key holds in lower case, or None.
+
+    Normalising a key only adds or swaps separators, so a key matching a (normalised)
+    name holds each ``_``-separated word of that name, unbroken, in lower case; a text
+    whose lower case holds no needle holds no secret key. Each name adds its last word
+    (``api_key`` → ``key``, not ``api`` of every API URL) unless one of its words already
+    holds a needle. None (check every text) when a word is empty or not ASCII:
+    lower-casing a whole text could then differ from lower-casing a key in it.
+    """
+    needles: set[str] = set()
+    for name in sorted(names, key=lambda name: (name.count("_"), len(name), name)):
+        words = name.split("_")
+        if not all(word.isascii() and word for word in words):
+            return None
+        if not any(needle in word for word in words for needle in needles):
+            needles.add(words[-1])
+    return tuple(sorted(needle for needle in needles if not any(other in needle for other in needles - {needle})))

@@ -120,3 +120,43 @@ def test_the_redacted_keys_are_configurable_for_payloads_and_headers(database_ur
         assert "uuid-never-stored" not in database_text(receiver)
     finally:
         receiver.close()
+
+
+def test_secrets_inside_config_strings_and_name_value_pairs_appear_nowhere(database_url: str) -> None:
+    # A URL password, a connection string and a header list: the secret-looking word is
+    # inside a value, not a key. Non-secret values next to them stay as they were.
+    receiver = Receiver(database_url)
+    try:
+        event = payload("sync_failed__exact_token_401")
+        event["override_source_config"] = {
+            "db_url": "postgresql://bob:PW555@db/x",
+            "connection": {"connection_string": "Server=x;Password=PW911;", "base_url": "https://api.example.com/x"},
+        }
+        event["override_target_config"] = {
+            "url": "https://user:PW912@api.example.com",
+            "headers": [{"name": "Authorization", "value": "PW913"}, {"name": "Accept", "value": "application/json"}],
+            "params": [{"key": "api_key", "value": "PW914"}, {"name": "password", "value": "PW915"}],
+        }
+        answer = receiver.post(event)
+        assert answer.status_code == 202
+        detail = receiver.client.get(f"/api/events/{answer.json['id']}").json
+        stored = detail["payload"]
+        assert stored["override_source_config"] == {
+            "db_url": f"postgresql://bob:{REDACTED}@db/x",
+            "connection": {
+                "connection_string": f"Server=x;Password={REDACTED};",
+                "base_url": "https://api.example.com/x",
+            },
+        }
+        assert stored["override_target_config"] == {
+            "url": f"https://user:{REDACTED}@api.example.com",
+            "headers": [{"name": "Authorization", "value": REDACTED}, {"name": "Accept", "value": "application/json"}],
+            "params": [{"key": "api_key", "value": REDACTED}, {"name": "password", "value": REDACTED}],
+        }
+        assert stored["s3_root"] == event["s3_root"] and stored["job_name"] == event["job_name"]
+        assert stored["tenant"] == "3310" and stored["start_time"] == event["start_time"]
+        everything = database_text(receiver) + json.dumps(detail)
+        for secret in ("PW555", "PW911", "PW912", "PW913", "PW914", "PW915"):
+            assert secret not in everything
+    finally:
+        receiver.close()
