@@ -120,6 +120,24 @@ def test_a_bad_setting_stops_the_command_with_one_line(monkeypatch: pytest.Monke
     assert out == "Error: HGW_RETENTION_DAYS: Input should be greater than or equal to 1\n"
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("HGW_SLACK_API_URL", "notaurl", "must be an http:// or https:// URL with a host"),
+        ("HGW_HOTGLUE_API_URL", "ftp://x", "must be an http:// or https:// URL with a host"),
+        ("HGW_HTTP_TIMEOUT_SECONDS", "inf", "Input should be a finite number"),
+    ],
+)
+def test_check_config_refuses_a_bad_peer_url_or_timeout(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, complaint: str
+) -> None:
+    # It used to exit 0 and call the peers "live".
+    monkeypatch.setenv(name, value)
+    code, out = run("check-config")
+    assert code == 1
+    assert out.startswith(f"Error: {name}: ") and complaint in out and out.count("\n") == 1
+
+
 def test_a_missing_sqlite_file_is_named_and_not_created(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     # E.g. the CLI run outside the clone with the default (relative) URL.
     missing = tmp_path / "hotglue-webhooks.db"

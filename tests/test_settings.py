@@ -8,6 +8,8 @@ import pytest
 
 from hotglue_webhooks.settings import SettingsError, load_rules, load_settings
 
+NOT_A_PEER_URL = "must be an http:// or https:// URL with a host, e.g. https://api.example.com"
+
 
 def test_defaults() -> None:
     settings = load_settings()
@@ -43,6 +45,21 @@ def test_environment_is_read_with_the_hgw_prefix(monkeypatch: pytest.MonkeyPatch
         ("HGW_BIND", "8000", "HGW_BIND: Value error, must be host:port, e.g. 127.0.0.1:8000"),
         ("HGW_DRY_RUN", "perhaps", "HGW_DRY_RUN: Input should be a valid boolean, unable to interpret input"),
         ("HGW_SLACK_CHANNEL", " ", "HGW_SLACK_CHANNEL: Value error, must name a Slack channel (#name or its id), not be blank"),
+        ("HGW_SLACK_API_URL", "notaurl", f"HGW_SLACK_API_URL: Value error, {NOT_A_PEER_URL}"),
+        ("HGW_HOTGLUE_API_URL", "ftp://x", f"HGW_HOTGLUE_API_URL: Value error, {NOT_A_PEER_URL}"),
+        ("HGW_HOTGLUE_API_URL", "https://", f"HGW_HOTGLUE_API_URL: Value error, {NOT_A_PEER_URL}"),
+        ("HGW_SLACK_API_URL", "http://h:99999/api/", f"HGW_SLACK_API_URL: Value error, {NOT_A_PEER_URL}"),
+        ("HGW_HTTP_TIMEOUT_SECONDS", "inf", "HGW_HTTP_TIMEOUT_SECONDS: Input should be a finite number"),
+        ("HGW_HTTP_TIMEOUT_SECONDS", "nan", "HGW_HTTP_TIMEOUT_SECONDS: Input should be a finite number"),
+        ("HGW_HTTP_TIMEOUT_SECONDS", "0", "HGW_HTTP_TIMEOUT_SECONDS: Input should be greater than 0"),
+        ("HGW_BODY_TIMEOUT_SECONDS", "-1", "HGW_BODY_TIMEOUT_SECONDS: Input should be greater than 0"),
+        ("HGW_BODY_TIMEOUT_SECONDS", "Infinity", "HGW_BODY_TIMEOUT_SECONDS: Input should be a finite number"),
+        ("HGW_POLL_SECONDS", "1e400", "HGW_POLL_SECONDS: Input should be a finite number"),
+        ("HGW_RETRY_MAX_SECONDS", "inf", "HGW_RETRY_MAX_SECONDS: Input should be a finite number"),
+        ("HGW_LEASE_SECONDS", "inf", "HGW_LEASE_SECONDS: Input should be a finite number"),
+        ("HGW_SLACK_MIN_INTERVAL_SECONDS", "inf", "HGW_SLACK_MIN_INTERVAL_SECONDS: Input should be a finite number"),
+        ("HGW_SLACK_PACING_HORIZON_SECONDS", "inf", "HGW_SLACK_PACING_HORIZON_SECONDS: Input should be a finite number"),
+        ("HGW_PURGE_INTERVAL_SECONDS", "-inf", "HGW_PURGE_INTERVAL_SECONDS: Input should be a finite number"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -52,6 +69,28 @@ def test_a_bad_value_is_one_line_naming_the_variable(
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HGW_SLACK_API_URL", "http://127.0.0.1:9002/api/"),
+        ("HGW_HOTGLUE_API_URL", "https://api.hotglue.com"),
+        ("HGW_HOTGLUE_API_URL", "http://[::1]:9001"),
+    ],
+)
+def test_peer_urls_over_http_or_https_are_accepted(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert value in (settings.slack_api_url, settings.hotglue_api_url)
+
+
+def test_rules_file_floats_must_be_finite(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text("[slack]\nrepeat_window_hours = inf\n")
+    with pytest.raises(SettingsError) as raised:
+        load_rules(path)
+    assert str(raised.value) == f"{path}: line 2, slack.repeat_window_hours: Input should be a finite number"
 
 
 def test_rules_file_errors_name_the_file_and_line(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,7 +30,11 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Every knob of the receiver. Environment variable = ``HGW_`` + field name, upper case."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+    # allow_inf_nan=False: "inf" or "nan" parse as floats and pass gt=0/ge=0 (inf) or make
+    # every comparison false (nan); no duration or timeout here means either.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", validate_default=True, allow_inf_nan=False
+    )
 
     database_url: str = "sqlite:///hotglue-webhooks.db"
     """SQLAlchemy URL; ``postgresql+psycopg://user@host/db`` for PostgreSQL."""
@@ -103,6 +108,20 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
             value = "postgresql+psycopg:" + value[len("postgresql:") :]
         return value
+
+    @field_validator("hotglue_api_url", "slack_api_url")
+    @classmethod
+    def _peer_url(cls, value: str) -> str:
+        # httpx and slack_sdk take any string and fail only at the first request (or
+        # silently never send): a typo must stop start-up instead.
+        try:
+            parts = urlsplit(value.strip())
+            _ = parts.port  # raises ValueError for a port that is not a number in range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://api.example.com")
+        return value.strip()
 
     @field_validator("slack_channel")
     @classmethod

@@ -57,7 +57,8 @@ JOB_NAME_FIELDS = ("flow_id", "tap", "date", "tenant")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has inf and nan: neither is a meaningful window or count.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
