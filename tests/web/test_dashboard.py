@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -237,6 +238,69 @@ def test_dead_letters_are_listed_filtered_and_replayed_in_bulk(receiver: Receive
     assert "Tick at least one dead action" in text_of(nothing)
     worker.drain()
     assert f"{len(dead_ids[shopify])} dead action" in page(receiver, "/dead")
+
+
+@pytest.mark.parametrize(
+    ("form", "complaint"),
+    [
+        ({"scope": "bogus"}, "scope “bogus”: say scope=all"),
+        ({"ids": "80"}, "no scope: say scope=all"),
+        ({}, "no scope: say scope=all"),
+        ({"scope": "selected", "ids": "abc"}, "“abc” is not an action id"),
+        ({"scope": "selected", "ids": "-1"}, "“-1” is not an action id"),
+        ({"scope": "selected", "ids": "0"}, "“0” is not an action id"),
+        ({"scope": "selected", "ids": ["1", "99999999999999999999"]}, "“99999999999999999999” is not an action id"),
+    ],
+)
+def test_a_bulk_replay_without_a_known_scope_or_with_bad_ids_replays_nothing(
+    database_url: str, capsys: pytest.CaptureFixture[str], form: dict[str, Any], complaint: str
+) -> None:
+    receiver = Receiver(database_url, log_format="json")
+    try:
+        events = send(receiver, "sync_failed__shopify_500", "sync_failed__exact_token_401")
+        receiver.worker().drain()
+        for event_id in events:
+            kill_actions(receiver, event_id)
+        token = csrf_token(page(receiver, "/dead"))
+        capsys.readouterr()
+        answer = receiver.client.post("/dead/replay", data={"csrf_token": token, **form})
+        assert answer.status_code == 400
+        assert f"Nothing was replayed: {complaint}" in text_of(answer)
+        assert 'href="/dead">Back to the dead actions' in text_of(answer)
+        assert {state for event_id in events for state, _ in action_states(receiver, event_id)} == {"dead"}
+    finally:
+        receiver.close()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line["event"] == "dead_replay_refused"]
+    assert len(refused) == 1 and complaint in refused[0]["reason"]
+    assert not [line for line in lines if line["event"] == "dead_actions_replayed"]
+
+
+def test_a_selected_replay_without_ids_is_explained_and_logged(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receiver = Receiver(database_url, log_format="json")
+    try:
+        [event_id] = send(receiver, "sync_failed__shopify_500")
+        receiver.worker().drain()
+        [action_id] = kill_actions(receiver, event_id)
+        token = csrf_token(page(receiver, "/dead"))
+        capsys.readouterr()
+        answer = receiver.client.post("/dead/replay", data={"csrf_token": token, "scope": "selected"})
+        assert answer.status_code == 302 and answer.headers["Location"] == "/dead"
+        assert '<p class="flash warn" role="status">Tick at least one dead action' in page(receiver, "/dead")
+        assert action_states(receiver, event_id) == [("dead", 8)]
+        logged = capsys.readouterr().err
+        assert '"event": "dead_replay_refused"' in logged and "scope=selected without ids" in logged
+
+        # A replay that finds nothing dead says so, rather than "Replayed 0".
+        with_done = {"csrf_token": token, "scope": "selected", "ids": str(action_id)}
+        assert receiver.client.post("/dead/replay", data=with_done).status_code == 302
+        assert "Replayed 1 dead action(s) of 1 event(s)" in page(receiver, "/dead")
+        assert receiver.client.post("/dead/replay", data=with_done).status_code == 302
+        assert "Nothing was replayed: no dead action matches" in page(receiver, "/dead")
+    finally:
+        receiver.close()
 
 
 def test_retention_state_shows_the_last_purge(receiver: Receiver) -> None:

@@ -45,7 +45,7 @@ from hotglue_webhooks.storage.queries import (
 )
 from hotglue_webhooks.web import auth
 from hotglue_webhooks.web.charts import hourly_chart
-from hotglue_webhooks.web.schemas import parse_when
+from hotglue_webhooks.web.schemas import MAX_ID, parse_when
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
 blueprint = Blueprint(
@@ -295,23 +295,52 @@ def dead() -> Any:
     )
 
 
+REPLAY_SCOPES = ("all", "selected")
+
+
 @blueprint.post("/dead/replay")
 def dead_replay() -> Any:
+    """Replay the dead actions the form chose: ``scope=all`` (every one matching the
+    filters) or ``scope=selected`` (the ticked ``ids``). Anything else is refused: a
+    missing or misspelt scope must never fall back to "all"."""
     sessions = _runtime().sessions
     selection, current = _dead_filter(request.form)
     active: dict[str, Any] = {name: value for name, value in current.items() if value}
-    if request.form.get("scope") == "selected":
-        ids = [int(value) for value in request.form.getlist("ids") if value.isdigit() and int(value) < 2**63]
-        if not ids:
+    back = url_for("dashboard.dead", **active)
+    scope = request.form.get("scope")
+    if scope not in REPLAY_SCOPES:
+        said = "no scope" if scope is None else f"scope “{scope[:40]}”"
+        return _refuse_replay(f"{said}: say scope=all (every dead action that matches) or scope=selected (the ticked ones)", back)
+    if scope == "selected":
+        given = request.form.getlist("ids")
+        bad = [value for value in given if not (value.isdigit() and 0 < int(value) <= MAX_ID)]
+        if bad:
+            return _refuse_replay(f"“{bad[0][:40]}” is not an action id", back)
+        if not given:
+            log.warning("dead_replay_refused", reason="scope=selected without ids", via="dashboard")
             flash("Tick at least one dead action to replay, or replay all that match.", "warn")
-            return redirect(url_for("dashboard.dead", **active))
-        selection = ActionFilter(**{**selection.__dict__, "ids": tuple(ids)})
+            return redirect(back)
+        selection = ActionFilter(**{**selection.__dict__, "ids": tuple(sorted({int(value) for value in given}))})
     matched, event_ids = action_event_ids(sessions, selection)
     reopened = reopen_events(sessions, event_ids, datetime.now(UTC))
     metrics.count_replays("dashboard", reopened)
-    log.info("dead_actions_replayed", actions=matched, events=reopened, via="dashboard", **active)
-    flash(f"Replayed {matched} dead action(s) of {reopened} event(s); the worker takes them up now.", "ok")
-    return redirect(url_for("dashboard.dead", **active))
+    log.info("dead_actions_replayed", actions=matched, events=reopened, scope=scope, via="dashboard", **active)
+    if matched:
+        flash(f"Replayed {matched} dead action(s) of {reopened} event(s); the worker takes them up now.", "ok")
+    else:
+        flash("Nothing was replayed: no dead action matches (already replayed?).", "warn")
+    return redirect(back)
+
+
+def _refuse_replay(reason: str, back: str) -> Any:
+    log.warning("dead_replay_refused", reason=reason, via="dashboard")
+    page = _page(
+        "error.html",
+        title="Nothing was replayed",
+        message=f"Nothing was replayed: {reason}.",
+        back=(back, "Back to the dead actions"),
+    )
+    return page, 400
 
 
 # -- rendering -------------------------------------------------------------------------
