@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["hotglue_webhooks"] = runtime
 
-    from hotglue_webhooks.web import api, auth, dashboard, openapi, webhooks
+    from hotglue_webhooks.web import api, auth, dashboard, openapi, refusals, webhooks
 
     documented = openapi.init_app(app)  # before our HTTPException handler, which must win
     documented.register_blueprint(webhooks.blueprint)
@@ -36,11 +36,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     documented.register_blueprint(api.health)
     auth.init_app(app, settings, runtime.sessions, sessionless_paths=frozenset({webhooks.PATH}))
     app.register_blueprint(dashboard.blueprint)
+    refusals.init_app(app)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
         # webargs puts the invalid fields and why in error.data["messages"].
         messages = getattr(error, "data", {}).get("messages") if isinstance(getattr(error, "data", None), dict) else None
+        # The log line's reason: what was invalid, or the status name when Werkzeug's
+        # description is its generic sentence ("The requested URL was not found…").
+        if messages:
+            refusals.reason(refusals.summary(messages))
+        elif error.description and error.description != type(error).description:
+            refusals.reason(error.description)
         response = jsonify(error=error.name, detail=messages or error.description)
         response.status_code = error.code or 500
         return response

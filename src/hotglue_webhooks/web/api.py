@@ -36,7 +36,7 @@ from hotglue_webhooks.storage.queries import (
     list_actions,
     list_events,
 )
-from hotglue_webhooks.web import schemas
+from hotglue_webhooks.web import refusals, schemas
 from hotglue_webhooks.web.openapi import BEARER, Blueprint
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
@@ -54,6 +54,7 @@ def _runtime() -> Any:
 
 
 def _error(status: int, error: str, detail: str, **headers: str) -> Response:
+    refusals.reason(detail)  # unless the caller gave a shorter one
     response = jsonify(error=error, detail=detail)
     response.status_code = status
     response.headers.update(headers)
@@ -67,6 +68,7 @@ def _require_token_and_json() -> Any:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            refusals.reason("wrong bearer token" if header else "no Authorization header")
             return _error(
                 401, "Unauthorized", "send Authorization: Bearer <HGW_ADMIN_TOKEN>", **{"WWW-Authenticate": "Bearer"}
             )

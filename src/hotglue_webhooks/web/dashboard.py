@@ -43,7 +43,7 @@ from hotglue_webhooks.storage.queries import (
     tenant_jobs,
     tenant_overview,
 )
-from hotglue_webhooks.web import auth
+from hotglue_webhooks.web import auth, refusals
 from hotglue_webhooks.web.charts import hourly_chart
 from hotglue_webhooks.web.schemas import MAX_ID, parse_when
 from hotglue_webhooks.worker import reopen_event, reopen_events
@@ -80,11 +80,13 @@ def _guard() -> Any:
 
 @blueprint.errorhandler(CSRFError)
 def _csrf_failed(error: CSRFError) -> Any:
+    refusals.reason(f"CSRF: {error.description}")
     return _page("error.html", title="Form expired", message=f"{error.description} Reload the page and try again."), 400
 
 
 @blueprint.errorhandler(404)
 def _not_found(error: Any) -> Any:
+    refusals.reason(error.description)
     return _page("error.html", title="Not found", message=error.description), 404
 
 
@@ -98,6 +100,7 @@ def login() -> Any:
         if auth.check_token(settings, request.form.get("token", "")):
             auth.log_in()
             return redirect(target)
+        refusals.logged()
         log.warning("dashboard_login_refused", remote_addr=request.remote_addr)
         return _page("login.html", title="Log in", next=target, refused=True), 401
     return _page("login.html", title="Log in", next=target, refused=False)
@@ -333,6 +336,7 @@ def dead_replay() -> Any:
 
 
 def _refuse_replay(reason: str, back: str) -> Any:
+    refusals.logged()
     log.warning("dead_replay_refused", reason=reason, via="dashboard")
     page = _page(
         "error.html",

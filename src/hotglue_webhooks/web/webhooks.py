@@ -20,7 +20,7 @@ from hotglue_webhooks import metrics
 from hotglue_webhooks.ingest import BadPayload, parse_payload, store_event, store_rejection, useful_headers
 from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.signature import HEADER, verify_signature
-from hotglue_webhooks.web import schemas
+from hotglue_webhooks.web import refusals, schemas
 from hotglue_webhooks.web.openapi import Blueprint
 
 blueprint = Blueprint("webhooks", __name__, description="HotGlue's job-lifecycle webhooks.")
@@ -46,6 +46,7 @@ def _reject(status: int, reason: str, body: bytes | None, metric_reason: str) ->
     excerpt = None
     if body:
         excerpt = runtime.redactor.redact_text(body[:LOGGED_BODY_BYTES].decode("utf-8", "replace"))
+    refusals.logged()  # webhook_rejected below is this refusal's line, with more detail
     log.warning(
         "webhook_rejected", status_code=status, reason=reason, size_bytes=size, headers=headers, body_excerpt=excerpt
     )
