@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from conftest import PAYLOAD_FILES, Receiver, payload
@@ -65,6 +67,25 @@ def test_tenant_events(loaded: Receiver) -> None:
     assert statuses(get(loaded, "/api/tenants/3310/events?status=SYNC_FAILED")) == [("3310", "SYNC_FAILED")]
     assert get(loaded, "/api/tenants/nobody/events") == {"events": [], "next_cursor": None}
     get(loaded, "/api/tenants/3310/events?limit=0", status=400)
+
+
+@pytest.mark.parametrize("tenant", ["<script>alert(1)</script>", "acme/eu", "a//b", "trailing/", "x/events", "100%"])
+def test_tenant_events_of_a_tenant_id_with_slashes(receiver: Receiver, tenant: str) -> None:
+    receiver.post({**payload("sync_failed__shopify_500"), "tenant": tenant})
+    receiver.post(payload("sync_failed__exact_token_401"))
+    quoted = quote(tenant, safe="/")
+    answer = get(receiver, f"/api/tenants/{quoted}/events")
+    assert [e["tenant"] for e in answer["events"]] == [tenant]
+    assert answer == get(receiver, f"/api/events?tenant={quote(tenant, safe='')}")
+    assert get(receiver, f"/api/tenants/{quote(tenant, safe='')}/events") == answer  # %2F decodes to / too
+
+
+@pytest.mark.parametrize("tenant", ["%00", "a%00b", "x" * 1025])
+def test_tenant_events_refuse_what_the_tenant_filter_refuses(receiver: Receiver, tenant: str) -> None:
+    by_path = get(receiver, f"/api/tenants/{tenant}/events", status=400)
+    by_query = get(receiver, f"/api/events?tenant={tenant}", status=400)
+    assert by_path["error"] == by_query["error"] == "Bad Request"
+    assert by_path["detail"]["path"]["tenant"] == by_query["detail"]["query"]["tenant"]
 
 
 def test_event_detail_and_404s(loaded: Receiver) -> None:

@@ -198,6 +198,27 @@ def test_tenant_page_pages_by_job(receiver: Receiver) -> None:
     assert all(f"job-{n:02d}" in second for n in range(3)) and "job-03" not in second
 
 
+@pytest.mark.parametrize("tenant", ["<script>alert(1)</script>", "acme/eu", "a//b", "trailing/", "x/events", "100%"])
+def test_a_tenant_id_with_slashes_or_markup_has_a_working_escaped_page(receiver: Receiver, tenant: str) -> None:
+    receiver.post({**payload("sync_failed__shopify_500"), "tenant": tenant})
+    receiver.post(payload("sync_failed__exact_token_401"))  # another tenant
+    listed = page(receiver, "/tenants")
+    links = [link.replace("&amp;", "&") for link in re.findall(r'href="(/tenants/[^"]+)"', listed)]
+    assert "<script>" not in listed
+    [link] = [link for link in links if link != "/tenants/3310"]
+    html = page(receiver, link)
+    assert "Xk2pQ9aLm-shopify" in html and "Rb7TnE4wz-exact" not in html
+    assert "<script>alert" not in html
+    if tenant.startswith("<script>"):
+        assert link == "/tenants/%3Cscript%3Ealert(1)%3C/script%3E"
+        assert "Tenant &lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_tenant_page_for_a_tenant_id_no_filter_accepts_is_400(receiver: Receiver) -> None:
+    assert "The tenant id must not contain NUL characters." in page(receiver, "/tenants/a%00b", 400)
+    page(receiver, "/tenants/a/b", 404)  # valid, just unknown
+
+
 def test_tenants_page_lists_recent_tenants_with_failures(loaded: Receiver) -> None:
     html = page(loaded, "/tenants")
     assert [t for t in re.findall(r'href="/tenants/(\w+)"', html)] == ["4821", "3310", "5077"] or {

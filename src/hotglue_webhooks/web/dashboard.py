@@ -45,7 +45,7 @@ from hotglue_webhooks.storage.queries import (
 )
 from hotglue_webhooks.web import auth, refusals
 from hotglue_webhooks.web.charts import hourly_chart
-from hotglue_webhooks.web.schemas import MAX_ID, parse_when
+from hotglue_webhooks.web.schemas import MAX_ID, TENANT, parse_when, text_problems
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
 blueprint = Blueprint(
@@ -238,9 +238,14 @@ def tenants() -> Any:
     )
 
 
-@blueprint.get("/tenants/<tenant>")
+# ``path``: a tenant id may hold "/" (see api.tenant_events).
+@blueprint.route("/tenants/<path:tenant>", methods=["GET"], merge_slashes=False)
 def tenant(tenant: str) -> Any:
     sessions = _runtime().sessions
+    problems = text_problems(TENANT, tenant)
+    if problems:
+        refusals.reason(f"tenant: {' '.join(problems)}")
+        return _page("error.html", title="Not a tenant id", message=f"The tenant id {' '.join(problems)}."), 400
     before = _cursor()
     jobs = tenant_jobs(sessions, tenant, limit=JOBS_PER_PAGE + 1, before_id=before)
     more = len(jobs) > JOBS_PER_PAGE

@@ -55,6 +55,21 @@ class Text(fields.String):
         super().__init__(**kwargs)
 
 
+TENANT = Text()
+"""A tenant id in a URL path (``/tenants/<tenant>``): the same rules as the ``tenant`` filter."""
+
+
+def text_problems(field: fields.Field, value: str) -> list[str]:
+    """Return why ``value`` is not valid for ``field`` (empty when it is): the messages a
+    query parameter would get, for a value that comes in the URL path instead."""
+    try:
+        field.deserialize(value)
+    except ma.ValidationError as error:
+        messages = error.messages
+        return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+    return []
+
+
 def parse_when(value: str | None, now: datetime | None = None) -> datetime | None:
     """Parse an ISO-8601 time, or a relative one ago (``30m``, ``12h``, ``7d``).
 
