@@ -194,3 +194,11 @@ def test_header_values_get_the_free_text_rules() -> None:
         "Content-Type": "text/plain; charset=utf-8",
         "X-Api-Key": REDACTED,
     }
+
+
+def test_our_own_text_can_keep_its_field_names() -> None:
+    params = {"text": "Invalid tenant config: apiCredentials.password: empty.", "password": "x"}
+    assert Redactor().redact(params, free_text=False) == {
+        "text": "Invalid tenant config: apiCredentials.password: empty.", "password": REDACTED,
+    }
+    assert Redactor().redact(params)["text"] == "Invalid tenant config: apiCredentials.password: [redacted]"

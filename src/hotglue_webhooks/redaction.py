@@ -125,14 +125,15 @@ class Redactor:
                 return tuple(key for key in _PAIR_VALUE_KEYS if key in pair)
         return ()
 
-    def redact(self, value: Any) -> Any:
+    def redact(self, value: Any, *, free_text: bool = True) -> Any:
         """Return a copy of a JSON-like value with secret-looking keys' values replaced.
 
         Every string copied goes through :meth:`redact_text` (inlined: most strings hold
-        neither ``:`` nor ``=``). Lists and dicts are walked iteratively, so deep nesting
-        cannot overflow the stack.
+        neither ``:`` nor ``=``), unless ``free_text`` is False: for text we wrote
+        ourselves, where ``apiCredentials.password: empty`` names a field, not a secret.
+        Lists and dicts are walked iteratively, so deep nesting cannot overflow the stack.
         """
-        redact_text = self.redact_text
+        redact_text = self.redact_text if free_text else _unchanged
         if type(value) in _LEAVES:
             return redact_text(value) if type(value) is str else value
         is_secret = self.is_secret
@@ -205,6 +206,10 @@ class Redactor:
             copied = position = value.end()
         parts.append(text[copied:])
         return _redact_url_passwords("".join(parts))
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 def _redact_url_passwords(text: str) -> str:

@@ -299,7 +299,10 @@ class Worker:
                 "position": position,
                 "kind": action.kind,
                 "rule": action.rule,
-                "params": self.redactor.redact(dict(action.params)),
+                # Keys only: the params are our rules' own text (a Slack message saying
+                # "apiCredentials.password: empty" names a field); payload text in them
+                # was redacted at ingest.
+                "params": self.redactor.redact(dict(action.params), free_text=False),
                 "depends_on": list(action.depends_on),
                 "state": ACTION_PENDING,
                 "attempts": 0,
