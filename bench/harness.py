@@ -172,10 +172,7 @@ class Bench:
         wait_port(self.slack_port, 30, self.peers.popen)
 
     def peer_stats(self) -> dict[str, Any]:
-        import httpx
-
-        answer = httpx.get(f"http://127.0.0.1:{self.slack_port}/_bench/stats", timeout=10)
-        stats: dict[str, Any] = answer.json()
+        stats: dict[str, Any] = self.peer_call("GET", "/_bench/stats").json()
         return stats
 
     def _name(self, what: str) -> str:

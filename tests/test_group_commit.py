@@ -35,6 +35,20 @@ def _body(job: int) -> bytes:
     return json.dumps(sent).encode()
 
 
+def _queue_behind_a_writer(group: db._GroupCommit, threads: list[threading.Thread]) -> None:
+    """Start ``threads`` while another writer of this process holds the turn, so that all
+    their writes queue up and go as one group; return once they all finished."""
+    with group._turn:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while len(group._queue) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(group._queue) == len(threads)
+    for thread in threads:
+        thread.join(10)
+
+
 def test_concurrent_deliveries_are_each_stored_once_and_committed_before_the_answer(database_url: str) -> None:
     engine = db.make_engine(database_url)
     sessions = db.make_sessionmaker(engine)
@@ -96,19 +110,11 @@ def test_one_failing_write_in_a_group_fails_only_its_own_caller(sqlite_url: str)
             outcomes[name] = error
 
     try:
-        with group._turn:  # another writer of this process is committing: these queue up
-            threads = [
-                threading.Thread(target=call, args=(name, work))
-                for name, work in (("one", good(1)), ("bad", bad), ("two", good(2)))
-            ]
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + 5
-            while len(group._queue) < 3 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert len(group._queue) == 3
-        for thread in threads:
-            thread.join(10)
+        _queue_behind_a_writer(
+            group,
+            [threading.Thread(target=call, args=(name, work))
+             for name, work in (("one", good(1)), ("bad", bad), ("two", good(2)))],
+        )
         assert outcomes["one"] == 1 and outcomes["two"] == 2
         assert "NOT NULL" in str(outcomes["bad"])
         with engine.connect() as connection:
@@ -130,16 +136,9 @@ def test_a_batch_holding_the_same_stage_twice_stores_it_once(database_url: str) 
 
     try:
         known = store_event(sessions, _body(7), json.loads(_body(7)), {}, redactor)  # stored before the batch
-        with group._turn:
-            threads = [threading.Thread(target=deliver, args=args) for args in ((0, 1), (1, 1), (2, 2), (3, 7))]
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + 5
-            while len(group._queue) < 4 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert len(group._queue) == 4
-        for thread in threads:
-            thread.join(10)
+        _queue_behind_a_writer(
+            group, [threading.Thread(target=deliver, args=args) for args in ((0, 1), (1, 1), (2, 2), (3, 7))]
+        )
         first, second, other, old = (answers[slot] for slot in range(4))
         assert {first.duplicate, second.duplicate} == {False, True}  # type: ignore[attr-defined]
         assert first.event_id == second.event_id  # type: ignore[attr-defined]
