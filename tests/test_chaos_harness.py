@@ -1,6 +1,6 @@
 """The reliability harness's own logic (workload, duplicate and order checks), without processes.
 
-The scenarios themselves run as ``python -m hotglue_webhooks.chaos`` (``--small`` in CI).
+The scenarios themselves run as ``python -m chaos`` (``--small`` in CI).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from conftest import FIXTURES
-from hotglue_webhooks.chaos import verify
-from hotglue_webhooks.chaos.load import Attempt, LoadResult, Outcome
-from hotglue_webhooks.chaos.verify import ActionRow, EventRow, Figures, PeerRequests
-from hotglue_webhooks.chaos.workload import build, failures_in_a_minute, load_templates
+from chaos import verify
+from chaos.load import Attempt, LoadResult, Outcome
+from chaos.verify import ActionRow, EventRow, Figures, PeerRequests
+from chaos.workload import build, failures_in_a_minute, load_templates
 from hotglue_webhooks.fakes import RecordedRequest
 
 TEMPLATES = load_templates(FIXTURES)
@@ -84,7 +84,7 @@ def test_an_action_done_but_never_seen_by_the_peer_is_lost_and_an_unknown_reques
 
 
 def test_idempotency_keys_identify_requests_when_the_receiver_sends_them() -> None:
-    from hotglue_webhooks.chaos.verify import _token
+    from chaos.verify import _token
 
     body = {"state": "ENABLED"}
     sent = [("hotglue", request(1.0, {"other": "content"}, key=_token("k")))]
@@ -104,7 +104,7 @@ def test_order_is_violated_only_by_events_the_queue_could_have_ordered() -> None
         )
 
     def outcome(row: EventRow, acked_at: float, sent_at: float | None = None) -> Outcome:
-        from hotglue_webhooks.chaos.workload import Delivery
+        from chaos.workload import Delivery
 
         delivery = Delivery(0, "t1", "j", row.s3_root or "", row.status or "", row.order_at, "k", b"")
         sent = acked_at if sent_at is None else sent_at

@@ -1,4 +1,4 @@
-"""Faults the reliability harness (``python -m hotglue_webhooks.chaos``) found, one test each.
+"""Faults the reliability harness (``python -m chaos``) found, one test each.
 
 Each was found failing, then fixed at its root; the test keeps it fixed. A fault not
 fixed yet is marked ``xfail(strict=True)``: the mark goes with the fix.

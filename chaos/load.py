@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from hotglue_webhooks.chaos.workload import Delivery
+from chaos.workload import Delivery
 from hotglue_webhooks.signature import HEADER, sign
 
 PATH = "/webhooks/hotglue"

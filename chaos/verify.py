@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotglue_webhooks.chaos.load import LoadResult
+from chaos.load import LoadResult
 from hotglue_webhooks.fakes import FakeHotGlue, RecordedRequest
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.storage.models import ActionRecord, Event
@@ -394,7 +394,7 @@ def check_late_created(
     token_401_tenants: list[str],
 ) -> None:
     """A JOB_CREATED that arrives after its JOB_COMPLETED undoes nothing."""
-    from hotglue_webhooks.chaos.workload import ENV, EXACT_EXPORT_FLOW, EXACT_READ_FLOW, SHOP_FLOW
+    from chaos.workload import ENV, EXACT_EXPORT_FLOW, EXACT_READ_FLOW, SHOP_FLOW
 
     completed = {e.s3_root: e for e in events if e.status == "JOB_COMPLETED" and e.processed_at is not None}
     late = [

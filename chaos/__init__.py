@@ -1,4 +1,4 @@
-"""The reliability proof harness of issue 5: ``python -m hotglue_webhooks.chaos``.
+"""The reliability proof harness of issue 5: ``python -m chaos``.
 
 It runs the receiver as real OS processes (``hotglue-webhooks web`` / ``worker``) against
 fake HotGlue and Slack servers, kills and starves them, and checks the promise: every

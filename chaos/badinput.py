@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hotglue_webhooks.chaos.cluster import SECRET, Cluster, Topology
-from hotglue_webhooks.chaos.procs import RssSampler
-from hotglue_webhooks.chaos.scenarios import (
+from chaos.cluster import SECRET, Cluster, Topology
+from chaos.procs import RssSampler
+from chaos.scenarios import (
     MIB,
     Options,
     Result,
@@ -33,8 +33,8 @@ from hotglue_webhooks.chaos.scenarios import (
     settings_for,
     wait_drained,
 )
-from hotglue_webhooks.chaos.verify import Figures, load_rows
-from hotglue_webhooks.chaos.workload import load_templates
+from chaos.verify import Figures, load_rows
+from chaos.workload import load_templates
 from hotglue_webhooks.signature import sign
 from hotglue_webhooks.storage.models import Rejection
 

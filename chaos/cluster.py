@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotglue_webhooks.chaos.procs import PostgresDatabase, Service, free_port, run_cli, wait_http_ok
+from chaos.procs import PostgresDatabase, Service, free_port, run_cli, wait_http_ok
 from hotglue_webhooks.fakes import FakeHotGlue, FakeSlack, RecordedRequest
 
 SECRET = "chaos-webhook-secret"

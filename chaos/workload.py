@@ -54,8 +54,8 @@ def default_payload_dir() -> Path:
     """Return the shared payloads of the repository this package runs from."""
     here = Path(__file__).resolve()
     for candidate in (
-        here.parents[3] / "tests" / "fixtures" / "payloads",
-        here.parents[4] / "shared" / "hotglue" / "payloads",
+        here.parents[1] / "tests" / "fixtures" / "payloads",
+        here.parents[2] / "shared" / "hotglue" / "payloads",
     ):
         if candidate.is_dir():
             return candidate

@@ -1,8 +1,8 @@
 """Run the reliability scenarios of issue 5 and print one line per scenario.
 
-    python -m hotglue_webhooks.chaos                 # full size: 1, 2, 3, 5, 6 on SQLite; 4 on PostgreSQL
-    python -m hotglue_webhooks.chaos --small         # the reduced run CI uses (a few minutes)
-    python -m hotglue_webhooks.chaos -s 1,3 --database postgresql --keep
+    python -m chaos                 # full size: 1, 2, 3, 5, 6 on SQLite; 4 on PostgreSQL
+    python -m chaos --small         # the reduced run CI uses (a few minutes)
+    python -m chaos -s 1,3 --database postgresql --keep
 
 Everything runs on 127.0.0.1: the receiver as real processes (``hotglue-webhooks web`` and
 ``worker``), fake HotGlue and Slack inside this process. Temporary files, processes and
@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hotglue_webhooks.chaos.cluster import DEFAULT_POSTGRES_URL, Topology
-from hotglue_webhooks.chaos.procs import stop_all
-from hotglue_webhooks.chaos.scenarios import FULL, SMALL, Options, Result, crash, duplicates, noise, outage, scale_out
-from hotglue_webhooks.chaos.workload import default_payload_dir
+from chaos.cluster import DEFAULT_POSTGRES_URL, Topology
+from chaos.procs import stop_all
+from chaos.scenarios import FULL, SMALL, Options, Result, crash, duplicates, noise, outage, scale_out
+from chaos.workload import default_payload_dir
 
 TITLES = {
     1: "crash",
@@ -50,7 +50,7 @@ def _run(number: int, options: Options) -> Result:
     if number == 4:
         return scale_out(options)
     if number == 5:
-        from hotglue_webhooks.chaos.badinput import bad_input
+        from chaos.badinput import bad_input
 
         return bad_input(options)
     if number == 6:
@@ -67,7 +67,7 @@ def _numbers(text: str) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hotglue_webhooks.chaos", description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--small", action="store_true", help="reduced sizes (CI)")
     parser.add_argument("-s", "--scenarios", type=_numbers, default=_numbers("1,2,3,4,5,6"), help="e.g. 1,3 (default all)")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite", help="for scenarios 1, 2, 3, 5, 6")
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 result = _run(number, options)
             except Exception as error:  # a harness failure is a failed scenario, not a crash
-                from hotglue_webhooks.chaos.verify import Figures
+                from chaos.verify import Figures
 
                 figures = Figures()
                 figures.problem(f"harness error: {type(error).__name__}: {error}")

@@ -1,6 +1,6 @@
 """Scenarios 1–4 and 6 of issue 5 (5, bad input, lives in ``badinput.py``).
 
-Each scenario builds a :class:`~hotglue_webhooks.chaos.cluster.Cluster`, drives it, and
+Each scenario builds a :class:`~chaos.cluster.Cluster`, drives it, and
 returns a :class:`Result` whose line is what the harness prints.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from hotglue_webhooks.chaos import verify
-from hotglue_webhooks.chaos.cluster import Cluster, Topology
-from hotglue_webhooks.chaos.load import LoadResult, Sender
-from hotglue_webhooks.chaos.procs import RssSampler, cli_argv
-from hotglue_webhooks.chaos.verify import Figures
-from hotglue_webhooks.chaos.workload import Workload, build, failures_in_a_minute, load_templates
+from chaos import verify
+from chaos.cluster import Cluster, Topology
+from chaos.load import LoadResult, Sender
+from chaos.procs import RssSampler, cli_argv
+from chaos.verify import Figures
+from chaos.workload import Workload, build, failures_in_a_minute, load_templates
 from hotglue_webhooks.storage.models import ACTION_FINAL, ActionRecord, Event
 
 MIB = 1024 * 1024
@@ -338,7 +338,7 @@ def _check_kills(figures: Figures, cluster: Cluster, wanted: int) -> None:
 
 
 def _secret() -> str:
-    from hotglue_webhooks.chaos.cluster import SECRET
+    from chaos.cluster import SECRET
 
     return SECRET
 
