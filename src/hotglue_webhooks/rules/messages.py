@@ -25,6 +25,11 @@ TEXT_LIMIT = 40_000
 TRACEBACK_LINES = 10
 """How many first lines of a multi-line ``message`` the failure alert shows."""
 
+NEVER_ARRIVED = (
+    ":mag: The webhook for this failure never arrived: reconciliation found it in HotGlue's job list."
+)
+"""Added to the alert of a failure found by reconciliation (JobEvent.source ``reconciled``)."""
+
 _VALUE_LIMIT = 200  # ids, names, timestamps: longer is noise, not information
 _LINE_LIMIT = 1000  # the error line
 _BULLET_LIMIT = 300
@@ -72,11 +77,15 @@ def failure_alert(
     text += f": {_v(error, _LINE_LIMIT)}" if error else "."
     if buy_order_export:
         text += f"\n{_buy_order_sentence(report)}"
+    if event.reconciled:
+        text += f"\n{NEVER_ARRIVED}"
     blocks = [
         _section(f":red_circle: *Job failed: {status}* for tenant *{_v(event.tenant)}*"),
         _job_fields(event),
         _section("*Error*\n" + (_code(error, SECTION_LIMIT - 10) if error else "HotGlue sent no message.")),
     ]
+    if event.reconciled:
+        blocks.insert(1, _context(NEVER_ARRIVED))
     lines = full_message.splitlines()
     if sum(1 for line in lines if line.strip()) > 1:
         shown = [line.rstrip()[:_BULLET_LIMIT] for line in lines[:TRACEBACK_LINES]]
