@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import and_, distinct, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.clients.errors import HotGlueRateLimited, PeerError, UnexpectedShape
@@ -403,7 +403,7 @@ class Reconciler:
         if flow_id:
             conditions.append(Event.flow_id == flow_id)
         with self.sessions() as session:
-            rows = session.execute(select(distinct(Event.env_id), Event.flow_id, Event.tenant).where(and_(*conditions)))
+            rows = session.execute(select(Event.env_id, Event.flow_id, Event.tenant).where(and_(*conditions)).distinct())
             found = {Pair(str(env_id), str(flow), str(one)) for env_id, flow, one in rows}
         if self.all_tenants:
             found |= self._pairs_from_hotglue({pair.env_id for pair in found}, tenant, flow_id, errors)
