@@ -314,3 +314,34 @@ def test_the_summary_counts_pairs_jobs_stages_by_status_and_errors() -> None:
         "  e/f/t: HotGlue 500",
         "silent pairs: 0",
     ]
+
+
+def test_a_recovered_stage_shows_its_origin_in_the_api_dashboard_and_metrics(world: ReconcileWorld) -> None:
+    world.post(world.stage("job_created__scheduled", hours_ago=2))
+    world.post(world.stage("job_completed__incremental", hours_ago=2))
+    world.hotglue.seed_jobs(ENV, FLOW, "4821", [world.stage("sync_failed__shopify_500")])
+    summary = world.reconcile()
+    created, incremental, found = world.events()
+    client = world.receiver.client
+
+    api = client.get(f"/api/events/{found.id}").get_json()
+    assert (api["source"], api["found_by_pass"], api["found_at"]) == (
+        "reconciled", str(summary.pass_id), found.found_at.isoformat()  # type: ignore[union-attr]
+    )
+    assert client.get(f"/api/events/{created.id}").get_json()["source"] == "webhook"
+
+    page = client.get(f"/events/{found.id}").get_data(as_text=True)
+    assert (
+        f"Its webhook never arrived: reconciliation pass {summary.pass_id} found this stage in HotGlue's job list at "
+        in page
+    )
+    assert "Its webhook never arrived" not in client.get(f"/events/{created.id}").get_data(as_text=True)
+    listing = client.get("/").get_data(as_text=True)
+    assert listing.count('<span class="badge warn">reconciled</span>') == 1
+    assert '<span class="number">1</span> of 2 finished or failed stages (50.0 %)' in listing
+
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'hgw_terminal_stages_stored{source="reconciled"} 1.0' in metrics
+    assert 'hgw_terminal_stages_stored{source="webhook"} 1.0' in metrics
+    assert "hgw_webhook_gap_ratio 0.5" in metrics
+    assert 'hgw_reconciled_stages_total{status="SYNC_FAILED"}' in metrics

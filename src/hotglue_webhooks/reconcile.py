@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotglue_webhooks import metrics
 from hotglue_webhooks.clients.errors import HotGlueRateLimited, PeerError, UnexpectedShape
 from hotglue_webhooks.ingest import dedupe_key, parse_time, store_found_stage
 from hotglue_webhooks.redaction import Redactor
@@ -257,6 +258,7 @@ class Reconciler:
                 progress(PairProgress(position + 1, len(pairs), pair, recovered, error))
         if summary.pass_id is not None:
             self._finish(summary)
+            metrics.count_reconcile_pass(trigger, len(summary.errors))
         log.info(
             "reconcile_pass", pass_id=summary.pass_id, dry_run=dry_run, pairs=summary.pairs,
             pairs_read=summary.pairs_read, jobs_seen=summary.jobs_seen, recovered=dict(summary.recovered),
@@ -299,6 +301,7 @@ class Reconciler:
                 continue
             stored = store_found_stage(self.sessions, stage, self.redactor, summary.pass_id, now)
             if not stored.duplicate:  # its webhook may have arrived in between
+                metrics.count_reconciled(stage["status"])
                 summary.recovered[stage["status"]] += 1
                 recovered += 1
                 log.info("reconcile_recovered", pair=str(pair), event_id=stored.event_id, status=stage["status"])
