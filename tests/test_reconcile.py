@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -345,3 +345,65 @@ def test_a_recovered_stage_shows_its_origin_in_the_api_dashboard_and_metrics(wor
     assert 'hgw_terminal_stages_stored{source="webhook"} 1.0' in metrics
     assert "hgw_webhook_gap_ratio 0.5" in metrics
     assert 'hgw_reconciled_stages_total{status="SYNC_FAILED"}' in metrics
+
+
+def completed_3310(world: ReconcileWorld, hours_ago: float, job_id: str) -> dict[str, Any]:
+    return world.stage(
+        "job_completed__incremental", hours_ago=hours_ago, tenant="3310", started_by="3310", flow_id="Rb7TnE4wz",
+        job_id=job_id, s3_root=f"3310/flows/Rb7TnE4wz/jobs/{job_id}",
+    )
+
+
+def test_a_tenant_past_its_rhythm_gets_one_silence_message_cleared_by_its_next_stage(world: ReconcileWorld) -> None:
+    # 3310's Rb7TnE4wz flow runs hourly at :30 (cron(30 * * * ? *)).
+    last = completed_3310(world, 1, "j1")
+    world.post(last)
+    assert world.reconcile().silent == []
+    assert world.slack.messages == []
+
+    world.now += timedelta(hours=2)  # 3 h since the last finished job: past 2 intervals + 30 min
+    silent = world.reconcile()
+    again = world.reconcile()
+
+    assert [(s["tenant"], s["flow_id"]) for s in silent.silent] == [("3310", "Rb7TnE4wz")]
+    assert len(silent.notices) == 1 and again.notices == [] and len(again.silent) == 1
+    when = datetime.fromisoformat(last["last_updated"])
+    expected = when.replace(minute=30, second=0, microsecond=0) + (timedelta(hours=1) if when.minute >= 30 else timedelta())
+    assert world.texts() == [
+        f":zzz: 1 tenant flow went silent in {ENV}: no finished job within 2 intervals of their rhythm "
+        "(the webhooks and HotGlue's job list agree).\n"
+        f"• tenant 3310 on flow Rb7TnE4wz: no finished job since {when:%Y-%m-%d %H:%M} UTC "
+        f"(schedule cron(30 * * * ? *)); expected by {expected:%Y-%m-%d %H:%M:%S} UTC"
+    ]
+    notice = world.slack.messages[0]
+
+    back = completed_3310(world, 0, "j2")
+    world.post(back)
+    world.worker.drain()
+    assert world.texts()[1:] == [
+        f":white_check_mark: Back: tenant 3310 on flow Rb7TnE4wz ended job j2 with JOB_COMPLETED at "
+        f"{datetime.fromisoformat(back['last_updated']):%Y-%m-%d %H:%M:%S} UTC (silent since {when:%Y-%m-%d %H:%M:%S} UTC)."
+    ]
+    assert world.slack.messages[1].thread_ts == notice.ts
+    assert world.reconcile().silent == [] and len(world.slack.messages) == 2
+
+
+def test_many_pairs_silent_at_once_are_one_message_and_a_disabled_schedule_is_never_silent(
+    world: ReconcileWorld,
+) -> None:
+    for number in range(25):
+        tenant = f"t{number:02d}"
+        world.hotglue.set_schedule(ENV, FLOW, tenant, "cron(0 * * * ? *)", "ENABLED")
+        world.post(world.stage("job_completed__incremental", hours_ago=5, tenant=tenant, started_by=tenant,
+                               s3_root=f"{tenant}/flows/{FLOW}/jobs/x"))
+    world.hotglue.set_schedule(ENV, FLOW, "off", "cron(0 * * * ? *)", "DISABLED")
+    world.post(world.stage("job_completed__incremental", hours_ago=5, tenant="off", started_by="off",
+                           s3_root=f"off/flows/{FLOW}/jobs/x"))
+
+    summary = world.reconcile()
+
+    assert len(summary.silent) == 25 and "off" not in {s["tenant"] for s in summary.silent}
+    assert len(world.slack.messages) == 1
+    text = world.texts()[0]
+    assert text.startswith(f":zzz: 25 tenant flows went silent in {ENV}")
+    assert text.count("\n• tenant ") == 20 and text.endswith("• … and 5 more (the tenants page lists them all)")

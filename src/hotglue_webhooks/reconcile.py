@@ -39,7 +39,8 @@ from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.rules import RulesConfig, Schedule
 from hotglue_webhooks.rules.rhythm import Silence, judge_silence, rhythm_of
 from hotglue_webhooks.storage.db import write_session
-from hotglue_webhooks.storage.models import ActionRecord, Event, ReconcilePass
+from hotglue_webhooks.rules.model import PAIRS_SILENT, SILENCE_FINGERPRINT
+from hotglue_webhooks.storage.models import EVENT_OPEN_STATES, ActionRecord, Event, ReconcilePass, SlackThread
 
 if TYPE_CHECKING:
     from hotglue_webhooks.clients.hotglue_api import HotGlueClient
@@ -114,6 +115,8 @@ class PassSummary:
     would_recover: list[dict[str, Any]] = field(default_factory=list)
     silent: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
+    notices: list[int] = field(default_factory=list)
+    """Event ids of the silence notices stored (one per env_id with newly silent pairs)."""
 
     def lines(self) -> list[str]:
         """The summary in words, for the CLI and the log."""
@@ -257,6 +260,7 @@ class Reconciler:
             if progress:
                 progress(PairProgress(position + 1, len(pairs), pair, recovered, error))
         if summary.pass_id is not None:
+            summary.notices = self._notify_silent(summary)
             self._finish(summary)
             metrics.count_reconcile_pass(trigger, len(summary.errors))
         log.info(
@@ -331,6 +335,57 @@ class Reconciler:
         return [stage for key, stage in keys.items() if key not in present]
 
     # -- silence --------------------------------------------------------------------------
+
+    def _notify_silent(self, summary: PassSummary) -> list[int]:
+        """Store one ``PAIRS_SILENT`` notice per env_id for the pairs newly silent (not
+        already in an open silence thread or an unprocessed notice): the worker's rules
+        post one Slack message for them, and a stage of the pair later clears it."""
+        if not summary.silent:
+            return []
+        known = self._silence_known()
+        by_env: dict[str, list[dict[str, Any]]] = {}
+        for entry in summary.silent:
+            if (entry["env_id"], entry["tenant"], entry["flow_id"]) not in known:
+                by_env.setdefault(entry["env_id"], []).append(entry)
+        now = self.clock()
+        notices = []
+        for env_id, pairs in sorted(by_env.items()):
+            notice = {
+                "status": PAIRS_SILENT,
+                "env_id": env_id,
+                # The notice's own key: one per pass and environment.
+                "s3_root": f"~silence/{env_id}/pass-{summary.pass_id}",
+                "pass_id": summary.pass_id,
+                # Silent since the newest stage of the quietest pair: any stage after it
+                # (also a late or recovered one) clears the silence.
+                "last_updated": min((p["last_at"] for p in pairs if p["last_at"]), default=now.isoformat()),
+                "pairs": [{k: pair[k] for k in ("tenant", "flow_id", "last_at", "expected", "why")} for pair in pairs],
+            }
+            stored = store_found_stage(self.sessions, notice, self.redactor, summary.pass_id, now)
+            notices.append(stored.event_id)
+            log.warning("reconcile_silent", env_id=env_id, pairs=len(pairs), event_id=stored.event_id)
+        return notices
+
+    def _silence_known(self) -> set[tuple[str | None, str | None, str | None]]:
+        """(env_id, tenant, flow_id) of every open silence thread and unprocessed notice."""
+        with self.sessions() as session:
+            keys = session.scalars(
+                select(SlackThread.thread_key).where(
+                    SlackThread.fingerprint == SILENCE_FINGERPRINT, SlackThread.resolved_at.is_(None)
+                )
+            )
+            known: set[tuple[str | None, str | None, str | None]] = set()
+            for key in keys:
+                parts = key.split("|")
+                if len(parts) == 4:
+                    known.add((parts[1], parts[2], parts[3]))
+            pending = session.scalars(
+                select(Event.payload).where(Event.status == PAIRS_SILENT, Event.state.in_(EVENT_OPEN_STATES))
+            )
+            for payload in pending:
+                for pair in payload.get("pairs") or []:
+                    known.add((payload.get("env_id"), pair.get("tenant"), pair.get("flow_id")))
+        return known
 
     def _judge(self, pair: Pair, reader: HotGlueClient, jobs: list[dict[str, Any]], now: datetime) -> Silence | None:
         """Judge the pair's silence from its job list (by the jobs' own ``last_updated``)."""

@@ -119,6 +119,43 @@ def repeat_count_update(alert: OpenAlert, count: int, event: JobEvent) -> SlackM
     return _message(f"{base}\n{line}", blocks)
 
 
+SILENT_LISTED = 20
+"""At most this many silent pairs are named in one message; the rest are counted."""
+
+
+def pairs_silent(env_id: str | None, pairs: Sequence[Mapping[str, Any]]) -> SlackMessage:
+    """Return the one message for every (tenant, flow) a reconciliation pass found silent.
+
+    ``pairs``: ``[{"tenant", "flow_id", "why", "expected"}]`` (``expected``: ISO time of
+    the run that should have come). Names the first :data:`SILENT_LISTED`, counts the rest.
+    """
+    count = len(pairs)
+    head = (
+        f":zzz: {count} tenant flow{'' if count == 1 else 's'} went silent in {_v(env_id)}: "
+        "no finished job within 2 intervals of their rhythm (the webhooks and HotGlue's job list agree)."
+    )
+    lines = [
+        f"tenant {_v(pair.get('tenant'))} on flow {_v(pair.get('flow_id'))}: {_v(pair.get('why'))}"
+        + (f"; expected by {_when(pair.get('expected'))}" if pair.get("expected") else "")
+        for pair in pairs[:SILENT_LISTED]
+    ]
+    if count > SILENT_LISTED:
+        lines.append(f"… and {count - SILENT_LISTED} more (the tenants page lists them all)")
+    text = head + "\n" + "\n".join(f"• {line}" for line in lines)
+    blocks = [_section(escape(head)), _section(_fit(escape("\n".join(f"• {line}" for line in lines)), SECTION_LIMIT))]
+    return _message(_fit(text, TEXT_LIMIT), blocks)
+
+
+def pair_back(event: JobEvent, alert: OpenAlert) -> SlackMessage:
+    """Return the thread reply saying a silent (tenant, flow) has a finished job again."""
+    text = (
+        f":white_check_mark: Back: tenant {_v(event.tenant)} on flow {_v(event.flow_id)} ended job "
+        f"{_v(event.job_id)} with {_v(event.status)} at {_when(event.last_updated)}"
+        f" (silent since {_when(alert.first_at.isoformat())})."
+    )
+    return _message(text, [_section(escape(text))])
+
+
 def alert_resolved(event: JobEvent, alert: OpenAlert) -> SlackMessage:
     """Return the thread reply saying the tenant's flow ran successfully again."""
     times = "once" if alert.count == 1 else f"{alert.count} times"

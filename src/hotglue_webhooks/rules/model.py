@@ -17,6 +17,12 @@ FAILED_SUFFIX = "_FAILED"
 SOURCE_WEBHOOK = "webhook"
 SOURCE_RECONCILED = "reconciled"
 """JobEvent.source: found in HotGlue's job list, its webhook never arrived."""
+PAIRS_SILENT = "PAIRS_SILENT"
+"""The status of the notice a reconciliation pass stores when (tenant, flow) pairs went
+silent: not HotGlue's, the receiver's own. Its payload: ``{"status", "env_id", "s3_root",
+"pass_id", "last_updated", "pairs": [{"tenant", "flow_id", "last_at", "expected", "why"}]}``."""
+SILENCE_FINGERPRINT = "silence"
+"""The fingerprint of a silence thread (an open alert of a silent pair), never an error's."""
 LIFECYCLE_STATUSES: tuple[str, ...] = (
     "JOB_CREATED",
     "DISCOVER_STARTED",
