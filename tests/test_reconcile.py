@@ -407,3 +407,17 @@ def test_many_pairs_silent_at_once_are_one_message_and_a_disabled_schedule_is_ne
     text = world.texts()[0]
     assert text.startswith(f":zzz: 25 tenant flows went silent in {ENV}")
     assert text.count("\n• tenant ") == 20 and text.endswith("• … and 5 more (the tenants page lists them all)")
+
+
+def test_the_tenants_page_shows_each_flows_last_job_and_expected_next_one(world: ReconcileWorld) -> None:
+    last = completed_3310(world, 3, "j1")
+    world.post(last)
+    world.reconcile()
+
+    page = world.receiver.client.get("/tenants").get_data(as_text=True)
+    when = datetime.fromisoformat(last["last_updated"])
+    expected = when.replace(minute=30, second=0, microsecond=0) + (timedelta(hours=1) if when.minute >= 30 else timedelta())
+    assert (
+        f'<div class="bad"><span class="mono">Rb7TnE4wz</span>: {when:%Y-%m-%d %H:%M} → {expected:%Y-%m-%d %H:%M}'
+        ' <span class="badge bad">silent</span></div>'
+    ) in page

@@ -115,6 +115,7 @@ class PassSummary:
     would_recover: list[dict[str, Any]] = field(default_factory=list)
     silent: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
+    rhythms: dict[str, dict[str, Any]] = field(default_factory=dict)
     notices: list[int] = field(default_factory=list)
     """Event ids of the silence notices stored (one per env_id with newly silent pairs)."""
 
@@ -253,8 +254,10 @@ class Reconciler:
                 summary.errors.append(f"{pair}: {error}")
             else:
                 summary.pairs_read += 1
-            if silence is not None and silence.silent:
-                summary.silent.append(_silent_entry(pair, silence))
+            if silence is not None:
+                summary.rhythms[str(pair)] = _rhythm_entry(pair, silence)
+                if silence.silent:
+                    summary.silent.append(_silent_entry(pair, silence))
             if summary.pass_id is not None:
                 self._advance(summary, position + 1)
             if progress:
@@ -508,7 +511,7 @@ class Reconciler:
             record = ReconcilePass(
                 trigger=trigger, scope=scope, since=since, started_at=now, updated_at=now,
                 pairs=[[p.env_id, p.flow_id, p.tenant] for p in pairs], next_index=0, jobs_seen=0,
-                recovered={}, errors=list(errors), silent=[],
+                recovered={}, errors=list(errors), silent=[], rhythms={},
             )
             session.add(record)
             session.flush()
@@ -524,6 +527,7 @@ class Reconciler:
             record.recovered = dict(summary.recovered)
             record.errors = list(summary.errors)
             record.silent = list(summary.silent)
+            record.rhythms = {**record.rhythms, **summary.rhythms}
             record.updated_at = self.clock()
 
     def _finish(self, summary: PassSummary) -> None:
@@ -543,6 +547,19 @@ def _as_stage(job: dict[str, Any], pair: Pair) -> dict[str, Any]:
     stage.setdefault("flow_id", stage.get("flow") or pair.flow_id)
     stage.setdefault("tenant", pair.tenant)
     return stage
+
+
+def _rhythm_entry(pair: Pair, silence: Silence) -> dict[str, Any]:
+    return {
+        "env_id": pair.env_id,
+        "flow_id": pair.flow_id,
+        "tenant": pair.tenant,
+        "kind": silence.rhythm.kind,
+        "why": silence.rhythm.why,
+        "last_at": silence.last_at.isoformat() if silence.last_at else None,
+        "expected": silence.expected.isoformat() if silence.expected else None,
+        "silent": silence.silent,
+    }
 
 
 def _silent_entry(pair: Pair, silence: Silence) -> dict[str, Any]:

@@ -267,7 +267,7 @@ class ReconcilePass(Base):
     died) is taken up there by the next run with the same ``scope`` (the CLI's filters, as
     JSON), never reading a done pair again. ``recovered`` counts stored stages by status,
     ``errors`` lists one line per pair that could not be read, ``silent`` the pairs judged
-    silent. ``since`` is the window's start; times are aware UTC.
+    silent, ``rhythms`` every judged pair's last job and expected next one. ``since`` is the window's start; times are aware UTC.
     """
 
     __tablename__ = "reconcile_passes"
@@ -286,5 +286,8 @@ class ReconcilePass(Base):
     recovered: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False)
     errors: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     silent: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    rhythms: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    """Per pair (``"env_id/flow_id/tenant"``): ``{"env_id", "flow_id", "tenant", "kind",
+    "last_at", "expected", "silent"}``, the verdict of the pass (ISO times or None)."""
 
     __table_args__ = (Index("ix_reconcile_passes_open", "scope", "finished_at"),)

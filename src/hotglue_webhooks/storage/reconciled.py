@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotglue_webhooks.storage.models import SOURCE_RECONCILED, Event
+from hotglue_webhooks.storage.models import SOURCE_RECONCILED, Event, ReconcilePass
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,20 @@ def stages_by_source(sessions: sessionmaker[Session]) -> dict[str, int]:
     with sessions() as session:
         rows = session.execute(select(Event.source, func.count()).where(_terminal()).group_by(Event.source))
         return {str(source): int(count) for source, count in rows}
+
+
+def latest_rhythms(sessions: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
+    """Return, per tenant, its flows' last job and expected next one (ISO times), as the
+    most recent reconciliation pass that judged them saw it; flows sorted by id."""
+    with sessions() as session:
+        passes = session.scalars(select(ReconcilePass.rhythms).order_by(ReconcilePass.id.desc()).limit(20))
+        merged: dict[str, dict[str, Any]] = {}
+        for rhythms in passes:
+            for key, entry in (rhythms or {}).items():
+                merged.setdefault(key, entry)
+    by_tenant: dict[str, list[dict[str, Any]]] = {}
+    for entry in merged.values():
+        by_tenant.setdefault(str(entry.get("tenant")), []).append(entry)
+    for entries in by_tenant.values():
+        entries.sort(key=lambda entry: str(entry.get("flow_id")))
+    return by_tenant

@@ -24,7 +24,7 @@ from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
-from hotglue_webhooks.storage.reconciled import gap_per_day
+from hotglue_webhooks.storage.reconciled import gap_per_day, latest_rhythms
 from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
     ActionFilter,
@@ -237,6 +237,7 @@ def tenants() -> Any:
         title="Tenants",
         rows=tenant_overview(_runtime().sessions, since=since, search=search or None),
         search=search,
+        rhythms=latest_rhythms(_runtime().sessions),
     )
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("recovered", sa.JSON(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
         sa.Column("silent", sa.JSON(), nullable=False),
+        sa.Column("rhythms", sa.JSON(), nullable=False),
     )
     op.create_index("ix_reconcile_passes_open", "reconcile_passes", ["scope", "finished_at"])
 
