@@ -421,3 +421,35 @@ def test_the_tenants_page_shows_each_flows_last_job_and_expected_next_one(world:
         f'<div class="bad"><span class="mono">Rb7TnE4wz</span>: {when:%Y-%m-%d %H:%M} → {expected:%Y-%m-%d %H:%M}'
         ' <span class="badge bad">silent</span></div>'
     ) in page
+
+
+def test_all_tenants_also_reads_hotglues_tenants_and_their_linked_flows(world: ReconcileWorld) -> None:
+    world.post(world.stage("job_created__scheduled", hours_ago=2))  # 4821 is in the log
+    world.hotglue.add_tenant(ENV, "7000")  # 7000 is not: only HotGlue knows it
+    world.hotglue.link_flow(ENV, "7000", FLOW)
+    lost = world.stage("sync_failed__shopify_500", tenant="7000", started_by="7000", s3_root="7000/flows/x/jobs/1")
+    world.hotglue.seed_jobs(ENV, FLOW, "7000", [lost])
+
+    only_log = world.reconciler.run(world.now - timedelta(hours=24), dry_run=True)
+    world.reconciler.all_tenants = True
+    summary = world.reconcile()
+
+    assert only_log.pairs == 1
+    assert summary.pairs == 4  # 4821's flow, and 7000's and 3310's two linked flows
+    assert dict(summary.recovered) == {"SYNC_FAILED": 1}
+    assert [e.tenant for e in world.events() if e.source == "reconciled"] == ["7000"]
+
+
+def test_a_recovered_stage_is_redacted_like_a_webhook(world: ReconcileWorld) -> None:
+    world.post(world.stage("job_created__scheduled", hours_ago=2))
+    failed = world.stage(
+        "sync_failed__shopify_500", override_source_config={"password": "pw-in-the-job-list"},
+        message="login failed with password=pw-in-the-message",
+    )
+    world.hotglue.seed_jobs(ENV, FLOW, "4821", [failed])
+
+    world.reconcile()
+
+    stored = json.dumps([e.payload for e in world.events()]) + json.dumps([m.text for m in world.slack.messages])
+    assert "pw-in-the-job-list" not in stored and "pw-in-the-message" not in stored
+    assert world.events()[-1].payload["override_source_config"] == {"password": "[redacted]"}
