@@ -229,6 +229,8 @@ def test_a_pass_that_stopped_half_way_resumes_without_reading_a_pair_again(world
     reads = [r.raw_path.split("/")[3] for r in world.hotglue.requests_to("GET */jobs")]
     assert reads == tenants  # each list read once
     assert summary.resumed_at == 1 and summary.pairs_read == 3
+    # The first pair's verdict, judged before the stop, is kept (and it was not read again).
+    assert set(summary.rhythms) == {f"{ENV}/{FLOW}/{tenant}" for tenant in tenants}
     assert dict(summary.recovered) == {"SYNC_FAILED": 3}
     assert sorted(e.tenant for e in world.events() if e.source == "reconciled") == tenants
     with world.receiver.runtime.sessions() as session:

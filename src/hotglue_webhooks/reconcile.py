@@ -89,12 +89,13 @@ def shape_problem(jobs: Any) -> str | None:
     return None
 
 
-def terminal_stages(jobs: Sequence[dict[str, Any]], since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """The jobs whose status is terminal and whose ``last_updated`` lies in [since, until]."""
+def terminal_stages(jobs: Sequence[dict[str, Any]], since: datetime) -> list[dict[str, Any]]:
+    """The jobs whose status is terminal and whose ``last_updated`` is ``since`` or later
+    (no upper bound: HotGlue's clock may run a little ahead of ours)."""
     found = []
     for job in jobs:
         updated = parse_time(job.get("last_updated") if isinstance(job.get("last_updated"), str) else None)
-        if is_terminal(job.get("status")) and updated is not None and since <= updated <= until:
+        if is_terminal(job.get("status")) and updated is not None and since <= updated:
             found.append(job)
     return found
 
@@ -235,6 +236,8 @@ class Reconciler:
             summary = PassSummary(record.id, len(pairs), resumed_at=record.next_index, jobs_seen=record.jobs_seen)
             summary.recovered.update(record.recovered)
             summary.errors.extend(record.errors)
+            summary.silent.extend(record.silent)
+            summary.rhythms.update(record.rhythms)
             start = record.next_index
             log.info("reconcile_resumed", pass_id=record.id, at=start, pairs=len(pairs))
         else:
@@ -293,7 +296,7 @@ class Reconciler:
             return 0, f"skipped, unexpected shape: {problem}", None
         summary.jobs_seen += len(jobs)
         now = self.clock()
-        found = terminal_stages(jobs, since, now)
+        found = terminal_stages(jobs, since)
         missing = self._missing(found)
         recovered = 0
         for job in missing:
