@@ -37,6 +37,7 @@ TITLES = {
     4: "scale-out on PostgreSQL",
     5: "bad input",
     6: "Slack noise and pacing",
+    7: "lost webhooks, one reconciliation pass",
 }
 
 
@@ -55,6 +56,10 @@ def _run(number: int, options: Options) -> Result:
         return bad_input(options)
     if number == 6:
         return noise(options)
+    if number == 7:
+        from chaos.reconciliation import reconciliation
+
+        return reconciliation(options)
     raise ValueError(number)
 
 
@@ -62,14 +67,14 @@ def _numbers(text: str) -> list[int]:
     numbers = sorted({int(part) for part in text.split(",") if part.strip()})
     unknown = [n for n in numbers if n not in TITLES]
     if unknown:
-        raise argparse.ArgumentTypeError(f"no scenario {unknown[0]}: choose from 1-6")
+        raise argparse.ArgumentTypeError(f"no scenario {unknown[0]}: choose from 1-{max(TITLES)}")
     return numbers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--small", action="store_true", help="reduced sizes (CI)")
-    parser.add_argument("-s", "--scenarios", type=_numbers, default=_numbers("1,2,3,4,5,6"), help="e.g. 1,3 (default all)")
+    parser.add_argument("-s", "--scenarios", type=_numbers, default=_numbers("1,2,3,4,5,6,7"), help="e.g. 1,3 (default all)")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite", help="for scenarios 1, 2, 3, 5, 6")
     parser.add_argument(
         "--postgres-url",

@@ -423,6 +423,47 @@ def purge(days: int | None) -> None:
     )
 
 
+@main.command()
+@click.option("--since", default="24h", show_default=True, help="Recover stages updated since: ISO-8601, or 30m / 12h / 7d ago.")
+@click.option("--tenant")
+@click.option("--flow", "flow_id")
+@click.option("--dry-run", is_flag=True, help="Store nothing; print what would be recovered.")
+def reconcile(since: str, tenant: str | None, flow_id: str | None, dry_run: bool) -> None:
+    """Compare HotGlue's job lists with the log once, and store the terminal stages whose
+    webhooks never arrived (processed by the running worker).
+
+    Reads GET /{env_id}/{flow_id}/{tenant}/jobs for every pair of the log (paced by
+    HGW_RECONCILE_MAX_RPS); ends with pairs read, jobs seen, stages recovered by status,
+    errors and silent pairs. A pass of the same filters left unfinished is resumed.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from hotglue_webhooks.reconcile import PairProgress
+
+    runtime = _runtime()
+    start = _since(since)
+    assert start is not None
+    stderr = Console(stderr=True)
+    with Progress(console=stderr, transient=True, disable=not stderr.is_terminal) as bar:
+        task = bar.add_task("reading job lists", total=None)
+
+        def advance(step: PairProgress) -> None:
+            bar.update(task, completed=step.position, description=f"reading job lists ({step.pair})")
+
+        summary = runtime.reconciler().run(
+            start, tenant=tenant, flow_id=flow_id, dry_run=dry_run, progress=advance,
+            started=lambda total: bar.update(task, total=total),
+        )
+    if dry_run:
+        for stage in summary.would_recover:
+            click.echo(f"would recover {stage['status']} {stage['s3_root']} ({stage['pair']}, {stage['last_updated']})")
+    for line in summary.lines():
+        click.echo(line)
+    if summary.recovered and not dry_run:
+        click.echo("the running worker processes the recovered stages")
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""

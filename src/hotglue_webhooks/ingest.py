@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.storage.db import insert_unless_present, write_alone_or_grouped, write_session
-from hotglue_webhooks.storage.models import EVENT_PENDING, Event, Rejection
+from hotglue_webhooks.storage.models import EVENT_PENDING, SOURCE_RECONCILED, SOURCE_WEBHOOK, Event, Rejection
 
 # Key fields copied to columns, with their column width (longer values are cut in the
 # column; the payload keeps the whole value).
@@ -218,6 +218,46 @@ def store_event(
     picks it up; nothing else needs to happen for it to be processed.
     """
     now = now or datetime.now(UTC)
+    row = _event_row(body, payload, headers, redactor, now)
+    # Committed before this returns (so before the 2xx): one INSERT that commits by
+    # itself, shared with the other webhooks this process is storing at the moment (one
+    # multi-row INSERT: write_alone_or_grouped). The unique dedupe_key decides a repeat
+    # (also one racing a concurrent delivery): no row comes back.
+    stored = write_alone_or_grouped(sessions, _EventInsert(row), _insert_events)
+    if stored is None:  # purged between the two statements: the stage is gone, store it anew
+        return store_event(sessions, body, payload, headers, redactor, now)
+    return stored
+
+
+def store_found_stage(
+    sessions: sessionmaker[Session],
+    job: dict[str, Any],
+    redactor: Redactor,
+    pass_id: int | None,
+    now: datetime | None = None,
+) -> Stored:
+    """Store a job stage found in HotGlue's job list (reconciliation) as a pending event.
+
+    The same path as a webhook: same dedupe key (``s3_root`` + ``status``), same redaction,
+    same queue; ``source`` is ``reconciled``, with ``found_at`` (``now``) and
+    ``found_by_pass``. A stage already stored (its webhook arrived) answers a duplicate and
+    changes nothing; its late webhook then answers a duplicate too. ``job`` is one item of
+    ``GET /{env_id}/{flow_id}/{tenant}/jobs`` (REFERENCE.md §7), as HotGlue sent it.
+    """
+    now = now or datetime.now(UTC)
+    body = json.dumps(job, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    row = _event_row(body, job, {}, redactor, now)
+    row.update(source=SOURCE_RECONCILED, found_at=now, found_by_pass=pass_id)
+    stored = write_alone_or_grouped(sessions, _EventInsert(row), _insert_events)
+    if stored is None:
+        return store_found_stage(sessions, job, redactor, pass_id, now)
+    return stored
+
+
+def _event_row(
+    body: bytes, payload: dict[str, Any], headers: dict[str, str], redactor: Redactor, now: datetime
+) -> dict[str, Any]:
+    """The ``events`` row of one job stage, redacted, keyed and queued as pending."""
     body_sha256 = hashlib.sha256(body).hexdigest()
     key = dedupe_key(payload, body_sha256)
     # Keys and every string (HotGlue's message is a traceback that can print a config; a
@@ -230,7 +270,7 @@ def store_event(
     if fields["tenant"] is None:
         fields["tenant"] = _clean_text(payload.get("started_by"), KEY_FIELDS["tenant"])
     order_at = parse_time(fields["last_updated"]) or now
-    row = {
+    return {
         "dedupe_key": key,
         "body_sha256": body_sha256,
         "received_at": now,
@@ -242,17 +282,12 @@ def store_event(
         "state": EVENT_PENDING,
         "next_attempt_at": now,
         "attempts": 0,
+        # Every row carries every column: rows stored together are one multi-row INSERT.
+        "source": SOURCE_WEBHOOK,
+        "found_at": None,
+        "found_by_pass": None,
         **fields,
     }
-
-    # Committed before this returns (so before the 2xx): one INSERT that commits by
-    # itself, shared with the other webhooks this process is storing at the moment (one
-    # multi-row INSERT: write_alone_or_grouped). The unique dedupe_key decides a repeat
-    # (also one racing a concurrent delivery): no row comes back.
-    stored = write_alone_or_grouped(sessions, _EventInsert(row), _insert_events)
-    if stored is None:  # purged between the two statements: the stage is gone, store it anew
-        return store_event(sessions, body, payload, headers, redactor, now)
-    return stored
 
 
 class _EventInsert:

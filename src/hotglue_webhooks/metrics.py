@@ -53,6 +53,15 @@ ACTION_OUTCOMES = Counter(
 )
 ACTION_RETRIES = Counter("hgw_action_retries", "Failed action attempts that will be retried.", ["kind"])
 REPLAYS = Counter("hgw_replays", "Events reopened by a replay, by where it was asked for.", ["via"])
+RECONCILED = Counter(
+    "hgw_reconciled_stages",
+    "Job stages recovered from HotGlue's job list by reconciliation (their webhooks never arrived), by status.",
+    ["status"],
+)
+RECONCILE_PASSES = Counter(
+    "hgw_reconcile_passes", "Reconciliation passes finished, by trigger (worker, cli).", ["trigger"]
+)
+RECONCILE_ERRORS = Counter("hgw_reconcile_errors", "Job lists a reconciliation pass could not read or trust.")
 PURGE_RUNS = Counter("hgw_purge_runs", "Retention purges run (by the worker or the purge command).")
 PURGED = Counter("hgw_purged", "Rows deleted by retention purges.", ["table"])
 
@@ -91,6 +100,18 @@ def count_retry(kind: str) -> None:
 def count_replays(via: str, events: int) -> None:
     """Count ``events`` reopened by a replay asked for ``via`` dashboard, api or cli."""
     REPLAYS.labels(via=via).inc(events)
+
+
+def count_reconciled(status: object) -> None:
+    """Count one stage stored by reconciliation."""
+    RECONCILED.labels(status=status_label(status)).inc()
+
+
+def count_reconcile_pass(trigger: str, errors: int) -> None:
+    """Count one finished reconciliation pass and the pairs it could not read."""
+    RECONCILE_PASSES.labels(trigger=trigger).inc()
+    if errors:
+        RECONCILE_ERRORS.inc(errors)
 
 
 def count_purge(events: int, actions: int, rejections: int) -> None:
@@ -135,6 +156,29 @@ class DatabaseCollector(Collector):
             value=queue.oldest_due_age_seconds,
         )
         yield GaugeMetricFamily("hgw_dead_actions", "Actions parked as dead, waiting for a replay.", value=dead)
+        yield from self._gap()
+
+    def _gap(self) -> Iterator[Metric]:
+        from hotglue_webhooks.storage.reconciled import stages_by_source
+
+        try:
+            by_source = stages_by_source(self.sessions)
+        except SQLAlchemyError:
+            return
+        stages = GaugeMetricFamily(
+            "hgw_terminal_stages_stored",
+            "Stored JOB_COMPLETED and *_FAILED stages by source (webhook, or reconciled: the webhook never arrived).",
+            labels=["source"],
+        )
+        for source in ("webhook", "reconciled"):
+            stages.add_metric([source], by_source.get(source, 0))
+        yield stages
+        total = sum(by_source.values())
+        yield GaugeMetricFamily(
+            "hgw_webhook_gap_ratio",
+            "Share of the stored terminal stages whose webhook never arrived (found by reconciliation).",
+            value=by_source.get("reconciled", 0) / total if total else 0.0,
+        )
 
 
 class _Forward(Collector):

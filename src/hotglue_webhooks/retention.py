@@ -113,14 +113,20 @@ def last_purge(sessions: sessionmaker[Session]) -> datetime | None:
 
 def claim_purge_slot(sessions: sessionmaker[Session], now: datetime, interval_seconds: float) -> bool:
     """Return True for exactly one caller per ``interval_seconds`` across all processes."""
+    return claim_slot(sessions, LAST_PURGE_KEY, now, interval_seconds)
+
+
+def claim_slot(sessions: sessionmaker[Session], key: str, now: datetime, interval_seconds: float) -> bool:
+    """Return True for exactly one caller per ``interval_seconds`` across all processes,
+    for the periodic job named ``key`` (its last start is the ``meta`` row ``key``)."""
     not_after = _stamp(now - timedelta(seconds=interval_seconds))
     try:
         with write_session(sessions) as session:
-            if session.get(Meta, LAST_PURGE_KEY) is None:
-                session.add(Meta(key=LAST_PURGE_KEY, value=_stamp(now)))
+            if session.get(Meta, key) is None:
+                session.add(Meta(key=key, value=_stamp(now)))
                 return True
             result = session.execute(
-                update(Meta).where(Meta.key == LAST_PURGE_KEY, Meta.value <= not_after).values(value=_stamp(now))
+                update(Meta).where(Meta.key == key, Meta.value <= not_after).values(value=_stamp(now))
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
     except IntegrityError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import Engine
@@ -22,6 +23,9 @@ from hotglue_webhooks.rules import RulesConfig
 from hotglue_webhooks.settings import Settings, environment_api_keys, load_rules, secret_value
 from hotglue_webhooks.storage.db import make_engine, make_sessionmaker
 from hotglue_webhooks.worker import Worker
+
+if TYPE_CHECKING:
+    from hotglue_webhooks.reconcile import Reconciler
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,23 @@ class Runtime:
         return Effects(self.environment, self.slack_client(), slack_dry_run=self.settings.slack_dry_run)
 
     def worker(self) -> Worker:
-        return Worker(self.settings, self.sessions, self.rules, self.effects(), self.environment, self.redactor)
+        return Worker(
+            self.settings, self.sessions, self.rules, self.effects(), self.environment, self.redactor,
+            reconciler=self.reconciler() if self.settings.reconcile_interval_seconds > 0 else None,
+        )
+
+    def reconciler(self, **overrides: Any) -> Reconciler:
+        """The reconciliation passes of this process (``reconcile.py``), paced by
+        ``HGW_RECONCILE_MAX_RPS``."""
+        from hotglue_webhooks.reconcile import Reconciler
+
+        options: dict[str, Any] = {
+            "max_rps": self.settings.reconcile_max_rps,
+            "lease_seconds": self.settings.lease_seconds,
+            "all_tenants": self.settings.reconcile_all_tenants,
+            **overrides,
+        }
+        return Reconciler(self.sessions, self.environment, self.redactor, self.rules, **options)
 
     def migrate(self) -> None:
         from hotglue_webhooks.storage.migrate import upgrade

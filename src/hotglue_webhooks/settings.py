@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     purge_batch_size: int = Field(default=100, ge=1)
     """Events deleted per transaction by the retention purge (which rests as long as each
     batch took): smaller batches, shorter waits for ingest."""
+    reconcile_interval_seconds: float = Field(default=900.0, ge=0)
+    """The worker reconciles with HotGlue's job lists at most this often (0: never)."""
+    reconcile_window_seconds: float = Field(default=86_400.0, gt=0)
+    """The worker's pass recovers terminal stages updated within this many seconds."""
+    reconcile_max_rps: float = Field(default=5.0, gt=0)
+    """HotGlue calls per second of a reconciliation pass, at most."""
+    reconcile_all_tenants: bool = False
+    """Also reconcile every tenant of ``GET /tenants/{env_id}`` with its linked flows, not
+    only the pairs seen in the event log."""
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     """A webhook body not fully received within this many seconds is refused with 408."""

@@ -32,7 +32,7 @@ from hotglue_webhooks.clients.errors import PeerError
 from hotglue_webhooks.effects import ActionImpossible, Effects, Outcome
 from hotglue_webhooks.facts import facts_for_record, gather_facts
 from hotglue_webhooks.redaction import Redactor
-from hotglue_webhooks.retention import claim_purge_slot, purge
+from hotglue_webhooks.retention import claim_purge_slot, claim_slot, purge
 from hotglue_webhooks.rules import (
     SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig, decide, needed_facts,
 )
@@ -59,7 +59,10 @@ from hotglue_webhooks.storage.queue import LEASE_HELD, Claim, claim_next, releas
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
 
 if TYPE_CHECKING:
+    from hotglue_webhooks.reconcile import Reconciler
     from hotglue_webhooks.runtime import Environment
+
+RECONCILE_SLOT_KEY = "reconcile.last_pass"
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 
@@ -104,8 +107,10 @@ class Worker:
         redactor: Redactor,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.settings = settings
+        self.reconciler = reconciler
         self.sessions = sessions
         self.rules = rules
         self.effects = effects
@@ -127,6 +132,10 @@ class Worker:
             threading.Thread(target=self._loop, args=(stop, f"{self.name}/{n}"), name=f"worker-{n}", daemon=True)
             for n in range(count)
         ]
+        if self.reconciler is not None:
+            # Its own thread: a pass paces its HotGlue calls for minutes; the claim loops
+            # keep processing (also the stages it recovers).
+            loops.append(threading.Thread(target=self._reconcile_loop, args=(stop,), name="reconcile", daemon=True))
         for thread in loops:
             thread.start()
         for thread in loops:
@@ -160,6 +169,29 @@ class Worker:
                 "purged", events=result.events, actions=result.actions, rejections=result.rejections,
                 cutoff=result.cutoff.isoformat(),
             )
+
+    def _reconcile_loop(self, stop: threading.Event) -> None:
+        interval = self.settings.reconcile_interval_seconds
+        while not stop.is_set():
+            try:
+                self.maybe_reconcile()
+            except Exception:  # a pass resumes where it stopped; keep the loop alive
+                log.exception("reconcile_error")
+            stop.wait(min(60.0, interval / 60))
+
+    def maybe_reconcile(self) -> bool:
+        """Run a reconciliation pass if no worker started one within
+        ``reconcile_interval_seconds`` (the purge's shared slot, under its own key);
+        return whether this worker ran it."""
+        interval = self.settings.reconcile_interval_seconds
+        if self.reconciler is None or interval <= 0:
+            return False
+        now = self.clock()
+        if not claim_slot(self.sessions, RECONCILE_SLOT_KEY, now, interval):
+            return False
+        since = now - timedelta(seconds=self.settings.reconcile_window_seconds)
+        self.reconciler.run(since, trigger="worker")
+        return True
 
     def run_once(self, owner: str | None = None) -> bool:
         """Claim and process one due event; return False when none was due.
@@ -195,7 +227,7 @@ class Worker:
         try:
             # Inside the try: a stored payload it cannot read (e.g. not an object) is a
             # crash of this event like any other, not a lease left to expire forever.
-            job = JobEvent.from_payload(claim.payload, event_key=claim.dedupe_key)
+            job = JobEvent.from_payload(claim.payload, event_key=claim.dedupe_key, source=claim.source)
             # Bound for this thread, so library lines (HotGlue client, httpx) carry them too.
             structlog.contextvars.bind_contextvars(event_id=claim.id, tenant=job.tenant, flow_id=job.flow_id)
             run.log = log.bind(status=job.status)

@@ -9,6 +9,7 @@ base class you care about, read ``transient`` and ``retry_after`` to decide)::
     │   ├── HotGlueNotFound        404                             permanent
     │   ├── HotGlueRateLimited     429 / 423 (+ Retry-After)       transient
     │   ├── HotGlueServerError     5xx, or an unreadable 2xx body  transient
+    │   │   └── UnexpectedShape    a 2xx JSON answer of the wrong shape  permanent
     │   ├── HotGlueBadRequest      any other 4xx (and 3xx)         permanent
     │   └── HotGlueTransportError  timeout, connection refused...  transient
     └── SlackError
@@ -40,6 +41,7 @@ __all__ = [
     "HotGlueServerError",
     "HotGlueBadRequest",
     "HotGlueTransportError",
+    "UnexpectedShape",
     "SlackError",
     "SlackRateLimited",
     "SlackServerError",
@@ -145,6 +147,13 @@ class HotGlueServerError(HotGlueError):
     """HotGlue answered 5xx, or a success whose body is not JSON (e.g. a proxy's HTML)."""
 
     transient = True
+
+
+class UnexpectedShape(HotGlueServerError):
+    """HotGlue answered 2xx with valid JSON of another shape than documented (e.g. an
+    object where REFERENCE.md §7 says an array). Asking again gives the same answer."""
+
+    transient = False
 
 
 class HotGlueBadRequest(HotGlueError):

@@ -26,6 +26,7 @@ from hotglue_webhooks.clients.errors import (
     HotGlueRateLimited,
     HotGlueServerError,
     HotGlueTransportError,
+    UnexpectedShape,
     parse_retry_after,
 )
 
@@ -155,6 +156,14 @@ def _schedule_or_none(body: Any) -> dict[str, Any] | None:
     if not isinstance(expression, str) or not expression.strip():
         return None
     return dict(body)
+
+
+def _json_kind(body: Any) -> str:
+    if body is None:
+        return "empty"
+    return {dict: "an object", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(body), type(body).__name__
+    )
 
 
 def _says_no_config(text: str) -> bool:
@@ -299,6 +308,26 @@ class HotGlueClient:
         """
         body = self._get(self._flow_path(env_id, flow_id, tenant, "jobs", "status"), params={"job_root": s3_root})
         return dict(body) if isinstance(body, Mapping) else None
+
+    def list_jobs(self, env_id: str, flow_id: str, tenant: str) -> list[dict[str, Any]]:
+        """List a tenant's jobs of a flow, as HotGlue answers them (newest first).
+
+        ``GET /{env_id}/{flow_id}/{tenant}/jobs`` (REFERENCE.md §7: used by public clients,
+        not on a docs page; query parameters and pagination unconfirmed, so none are sent).
+        Each item is a job-details object with the webhook's fields (``job_id``,
+        ``s3_root``, ``status``, ``last_updated``, ...); items are returned as-is, checking
+        them is the caller's business. Raises :class:`~.errors.UnexpectedShape` when the
+        answer is not a JSON array, else :class:`~.errors.HotGlueError` as every call.
+        """
+        request = self._build("GET", self._flow_path(env_id, flow_id, tenant, "jobs"))
+        response = self._send(request)
+        body = self._read_json(request, response)
+        if not isinstance(body, list):
+            raise UnexpectedShape(
+                f"HotGlue GET {request.url.path}: the job list is {_json_kind(body)}, not an array",
+                status_code=response.status_code,
+            )
+        return body
 
     # --- linked sources and their state ----------------------------------------------------
 

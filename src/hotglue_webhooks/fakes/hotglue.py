@@ -78,6 +78,7 @@ class FakeHotGlue(FakeServer):
         self._linked_flows: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._tenants: dict[str, list[str]] = {}
         self._jobs: list[dict[str, Any]] = []
+        self._seeded_jobs: dict[_Key, list[Any]] = {}
         self._job_numbers = itertools.count(1)
 
     # --- seeding and inspecting state -----------------------------------------------------
@@ -162,6 +163,25 @@ class FakeHotGlue(FakeServer):
             if tenant not in tenants:
                 tenants.append(tenant)
 
+    def seed_jobs(self, env_id: str, flow_id: str, tenant: str, jobs: list[Any]) -> None:
+        """Add ``jobs`` (job-details objects, REFERENCE.md §7) to the job list of a
+        tenant's flow, as HotGlue would list them. Items are stored as given, so a test can
+        seed a wrong shape (an item without ``s3_root``, a string); to make the whole
+        answer something other than an array, use :meth:`fail_next` with a 200 body."""
+        with self._lock:
+            self._seeded_jobs.setdefault((env_id, flow_id, tenant), []).extend(copy.deepcopy(jobs))
+
+    def _job_list(self, key: _Key) -> list[Any]:
+        """``GET .../jobs``: the jobs started through the API and the seeded ones, newest
+        first by ``last_updated`` (items without one last)."""
+        jobs: list[Any] = [j for j in self._jobs if self._job_key(j) == key] + self._seeded_jobs.get(key, [])
+
+        def updated(job: Any) -> str:
+            value = job.get("last_updated") if isinstance(job, Mapping) else None
+            return value if isinstance(value, str) else ""
+
+        return copy.deepcopy(sorted(jobs, key=updated, reverse=True))
+
     @property
     def jobs(self) -> list[dict[str, Any]]:
         """Every job started through the API, oldest first."""
@@ -190,7 +210,7 @@ class FakeHotGlue(FakeServer):
             if rest == ["jobs"]:
                 if method == "POST":
                     return self._start_job(key, request, v2=False)
-                return self._only(method, "GET") or _ok([j for j in self._jobs if self._job_key(j) == key])
+                return self._only(method, "GET") or _ok(self._job_list(key))
             if rest == ["jobs", "schedule"]:
                 return self._schedule(method, key, request)
             if rest == ["jobs", "status"]:

@@ -26,7 +26,12 @@ BUY_ORDER_REPORT = "buy_order_report"
 FULL_SYNC = "full_sync"
 FULL_SYNC_MARKER = "full_sync_marker"
 ALERT_RESOLVED = "alert_resolved"
-RULE_NAMES = (FAILURE_ALERT, EXACT_TOKEN_401, BUY_ORDER_REPORT, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED)
+SILENCE_NOTICE = "silence_notice"
+SILENCE_BACK = "silence_back"
+RULE_NAMES = (
+    FAILURE_ALERT, EXACT_TOKEN_401, BUY_ORDER_REPORT, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED,
+    SILENCE_NOTICE, SILENCE_BACK,
+)
 
 _NON_EMPTY = {"type": "string", "minLength": 1}
 
@@ -255,6 +260,35 @@ def _literal_prefix(fmt: str) -> str:
     return ""
 
 
+class SilenceGrace(_Section):
+    """How long past its rhythm a (tenant, flow) may stay without a finished job."""
+
+    grace_intervals: float = Field(default=2.0, gt=0)
+    """Intervals of the rhythm (schedule, or median gap of recent jobs)."""
+    grace_minutes: float = Field(default=30.0, ge=0)
+    """Added to the intervals."""
+
+
+class SilenceRules(SilenceGrace):
+    """``[silence]``: when a (tenant, flow) counts as silent (the dead man's switch).
+
+    Silent: no terminal stage (``JOB_COMPLETED``, ``*_FAILED``) by ``last_updated`` within
+    ``grace_intervals`` × its rhythm + ``grace_minutes``. ``[silence.flows.<flow_id>]``
+    overrides both for one flow.
+    """
+
+    enabled: bool = True
+    flows: dict[str, SilenceGrace] = Field(default_factory=dict)
+    min_jobs: int = Field(default=4, ge=3)
+    """Recent scheduled jobs needed to read a rhythm from their gaps (no schedule read)."""
+    regularity: float = Field(default=0.25, gt=0, le=1)
+    """Gaps further than this share from their median make the jobs irregular: no rhythm."""
+
+    def grace_for(self, flow_id: str | None) -> SilenceGrace:
+        """The grace of ``flow_id``: its ``[silence.flows]`` entry, else the defaults."""
+        return self.flows.get(flow_id or "", self)
+
+
 class EnvironmentRules(_Section):
     """Settings for one HotGlue environment (``env_id``) posting to this receiver."""
 
@@ -280,6 +314,7 @@ class RulesConfig(_Section):
     environments: dict[str, EnvironmentRules] = Field(default_factory=dict)
     """``env_id`` → its API key variable and channel. When any is listed, an event from an
     ``env_id`` that is not listed (or whose key is unset) is stored, flagged and not acted on."""
+    silence: SilenceRules = SilenceRules()
 
     @model_validator(mode="after")
     def _distinct_links(self) -> RulesConfig:

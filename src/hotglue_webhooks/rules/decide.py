@@ -21,6 +21,8 @@ from hotglue_webhooks.rules.config import (
     FAILURE_ALERT,
     FULL_SYNC,
     FULL_SYNC_MARKER,
+    SILENCE_BACK,
+    SILENCE_NOTICE,
     RulesConfig,
     TargetLink,
 )
@@ -35,6 +37,8 @@ from hotglue_webhooks.rules.model import (
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
+    PAIRS_SILENT,
+    SILENCE_FINGERPRINT,
     SLACK_POST,
     SLACK_UPDATE,
     Action,
@@ -65,9 +69,11 @@ IGNORED_STATUSES = frozenset(
     }
 )
 
-_FAILED_RULES = (FAILURE_ALERT, EXACT_TOKEN_401)
+_FAILED_RULES = (FAILURE_ALERT, EXACT_TOKEN_401, SILENCE_BACK)
 STATUS_RULES: dict[str, tuple[str, ...]] = {
-    JOB_COMPLETED: (BUY_ORDER_REPORT, EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED),
+    JOB_COMPLETED: (BUY_ORDER_REPORT, EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED, SILENCE_BACK),
+    # The receiver's own notice: a reconciliation pass found pairs silent (rules/rhythm.py).
+    PAIRS_SILENT: (SILENCE_NOTICE,),
     # HotGlue has no JOB_FAILED: a failed job ends on one of these (REFERENCE §1). A future
     # *_FAILED status not listed here gets the same rules (see _candidate_rules).
     "DISCOVER_FAILED": _FAILED_RULES,
@@ -270,6 +276,8 @@ def _can_resolve(event: JobEvent, config: RulesConfig) -> bool:
 def _plan_alert_resolved(p: _Plan) -> None:
     """A finished job of a tenant's flow closes that flow's open alert threads."""
     for alert in p.facts.open_alerts:
+        if alert.fingerprint == SILENCE_FINGERPRINT:
+            continue  # silence_back answers those
         p.slack(
             f"slack:resolved:{alert.thread_key}",
             messages.alert_resolved(p.event, alert),
@@ -277,6 +285,59 @@ def _plan_alert_resolved(p: _Plan) -> None:
             alert={"op": ALERT_RESOLVE, "thread_key": alert.thread_key},
         )
         p.note(f"resolves the alert thread of {alert.count} failure(s) since {alert.first_at:%Y-%m-%d %H:%M} UTC")
+
+
+# --- silent pairs (the dead man's switch) --------------------------------------------------
+
+
+def silence_thread_key(env_id: str | None, tenant: str | None, flow_id: str | None) -> str:
+    """The thread key of a pair's silence: one open silence per (env_id, tenant, flow_id)."""
+    return f"silence|{env_id}|{tenant}|{flow_id}"
+
+
+def _is_silence_notice(event: JobEvent, config: RulesConfig) -> bool:
+    return config.silence.enabled and isinstance(event.payload.get("pairs"), list)
+
+
+def _plan_silence_notice(p: _Plan) -> None:
+    """One message for every pair a pass found silent (a HotGlue-wide stop is one message)."""
+    pairs = [
+        pair for pair in p.event.payload.get("pairs") or []
+        if isinstance(pair, Mapping) and isinstance(pair.get("tenant"), str) and isinstance(pair.get("flow_id"), str)
+    ]
+    if not pairs:
+        p.note("no silent pair in the notice")
+        return
+    p.slack(
+        "slack",
+        messages.pairs_silent(p.event.env_id, pairs),
+        alert={
+            "op": ALERT_OPEN,
+            "fingerprint": SILENCE_FINGERPRINT,
+            "thread_key": f"silence|{p.event.event_key}",
+            "at": p.event.last_updated,
+            "pairs": [
+                {"thread_key": silence_thread_key(p.event.env_id, pair["tenant"], pair["flow_id"]),
+                 "tenant": pair["tenant"], "flow_id": pair["flow_id"]}
+                for pair in pairs
+            ],
+        },
+    )
+    p.note(f"{len(pairs)} pair(s) silent: one message")
+
+
+def _plan_silence_back(p: _Plan) -> None:
+    """A terminal stage of a silent pair clears its silence, with a reply in the thread."""
+    for alert in p.facts.open_alerts:
+        if alert.fingerprint != SILENCE_FINGERPRINT:
+            continue
+        p.slack(
+            f"slack:back:{alert.thread_key}",
+            messages.pair_back(p.event, alert),
+            thread=alert,
+            alert={"op": ALERT_RESOLVE, "thread_key": alert.thread_key},
+        )
+        p.note(f"clears the silence of tenant {p.event.tenant} on flow {p.event.flow_id}")
 
 
 def _aware(now: datetime) -> datetime:
@@ -666,6 +727,8 @@ RULES: dict[str, _Rule] = {
     FULL_SYNC: _Rule(_is_full_sync, _full_sync_needs, _plan_full_sync),
     FULL_SYNC_MARKER: _Rule(_is_marked_full_sync, _marker_needs, _plan_marked_full_sync),
     ALERT_RESOLVED: _Rule(_can_resolve, _alert_needs, _plan_alert_resolved),
+    SILENCE_NOTICE: _Rule(_is_silence_notice, _no_needs, _plan_silence_notice),
+    SILENCE_BACK: _Rule(_can_resolve, _alert_needs, _plan_silence_back),
 }
 
 

@@ -25,6 +25,11 @@ TEXT_LIMIT = 40_000
 TRACEBACK_LINES = 10
 """How many first lines of a multi-line ``message`` the failure alert shows."""
 
+NEVER_ARRIVED = (
+    ":mag: The webhook for this failure never arrived: reconciliation found it in HotGlue's job list."
+)
+"""Added to the alert of a failure found by reconciliation (JobEvent.source ``reconciled``)."""
+
 _VALUE_LIMIT = 200  # ids, names, timestamps: longer is noise, not information
 _LINE_LIMIT = 1000  # the error line
 _BULLET_LIMIT = 300
@@ -72,11 +77,15 @@ def failure_alert(
     text += f": {_v(error, _LINE_LIMIT)}" if error else "."
     if buy_order_export:
         text += f"\n{_buy_order_sentence(report)}"
+    if event.reconciled:
+        text += f"\n{NEVER_ARRIVED}"
     blocks = [
         _section(f":red_circle: *Job failed: {status}* for tenant *{_v(event.tenant)}*"),
         _job_fields(event),
         _section("*Error*\n" + (_code(error, SECTION_LIMIT - 10) if error else "HotGlue sent no message.")),
     ]
+    if event.reconciled:
+        blocks.insert(1, _context(NEVER_ARRIVED))
     lines = full_message.splitlines()
     if sum(1 for line in lines if line.strip()) > 1:
         shown = [line.rstrip()[:_BULLET_LIMIT] for line in lines[:TRACEBACK_LINES]]
@@ -108,6 +117,43 @@ def repeat_count_update(alert: OpenAlert, count: int, event: JobEvent) -> SlackM
     blocks.append({**_context(line), "block_id": _COUNT_BLOCK_ID})
     base = alert.text.split("\n:repeat: ", 1)[0]
     return _message(f"{base}\n{line}", blocks)
+
+
+SILENT_LISTED = 20
+"""At most this many silent pairs are named in one message; the rest are counted."""
+
+
+def pairs_silent(env_id: str | None, pairs: Sequence[Mapping[str, Any]]) -> SlackMessage:
+    """Return the one message for every (tenant, flow) a reconciliation pass found silent.
+
+    ``pairs``: ``[{"tenant", "flow_id", "why", "expected"}]`` (``expected``: ISO time of
+    the run that should have come). Names the first :data:`SILENT_LISTED`, counts the rest.
+    """
+    count = len(pairs)
+    head = (
+        f":zzz: {count} tenant flow{'' if count == 1 else 's'} went silent in {_v(env_id)}: "
+        "no finished job within 2 intervals of their rhythm (the webhooks and HotGlue's job list agree)."
+    )
+    lines = [
+        f"tenant {_v(pair.get('tenant'))} on flow {_v(pair.get('flow_id'))}: {_v(pair.get('why'))}"
+        + (f"; expected by {_when(pair.get('expected'))}" if pair.get("expected") else "")
+        for pair in pairs[:SILENT_LISTED]
+    ]
+    if count > SILENT_LISTED:
+        lines.append(f"… and {count - SILENT_LISTED} more (the tenants page lists them all)")
+    text = head + "\n" + "\n".join(f"• {line}" for line in lines)
+    blocks = [_section(escape(head)), _section(_fit(escape("\n".join(f"• {line}" for line in lines)), SECTION_LIMIT))]
+    return _message(_fit(text, TEXT_LIMIT), blocks)
+
+
+def pair_back(event: JobEvent, alert: OpenAlert) -> SlackMessage:
+    """Return the thread reply saying a silent (tenant, flow) has a finished job again."""
+    text = (
+        f":white_check_mark: Back: tenant {_v(event.tenant)} on flow {_v(event.flow_id)} ended job "
+        f"{_v(event.job_id)} with {_v(event.status)} at {_when(event.last_updated)}"
+        f" (silent since {_when(alert.first_at.isoformat())})."
+    )
+    return _message(text, [_section(escape(text))])
 
 
 def alert_resolved(event: JobEvent, alert: OpenAlert) -> SlackMessage:

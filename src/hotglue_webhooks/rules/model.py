@@ -14,6 +14,15 @@ from datetime import datetime
 from typing import Any
 
 FAILED_SUFFIX = "_FAILED"
+SOURCE_WEBHOOK = "webhook"
+SOURCE_RECONCILED = "reconciled"
+"""JobEvent.source: found in HotGlue's job list, its webhook never arrived."""
+PAIRS_SILENT = "PAIRS_SILENT"
+"""The status of the notice a reconciliation pass stores when (tenant, flow) pairs went
+silent: not HotGlue's, the receiver's own. Its payload: ``{"status", "env_id", "s3_root",
+"pass_id", "last_updated", "pairs": [{"tenant", "flow_id", "last_at", "expected", "why"}]}``."""
+SILENCE_FINGERPRINT = "silence"
+"""The fingerprint of a silence thread (an open alert of a silent pair), never an error's."""
 LIFECYCLE_STATUSES: tuple[str, ...] = (
     "JOB_CREATED",
     "DISCOVER_STARTED",
@@ -79,7 +88,9 @@ class JobEvent:
     Field meanings follow https://docs.hotglue.com/environment-settings/webhooks.
     ``event_key`` is the receiver's dedupe key of the delivery (``s3_root`` + ``status``,
     or the body hash when ``s3_root`` is absent); rules derive action keys from it.
-    ``payload`` is the redacted JSON object as stored.
+    ``payload`` is the redacted JSON object as stored. ``source`` is where the receiver
+    got it: ``webhook``, or ``reconciled`` when its webhook never arrived and a
+    reconciliation pass found it in HotGlue's job list (REFERENCE.md §7).
     """
 
     event_key: str
@@ -100,9 +111,10 @@ class JobEvent:
     scheduled_job: bool | None = None
     start_time: str | None = None
     last_updated: str | None = None
+    source: str = SOURCE_WEBHOOK
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any], event_key: str) -> JobEvent:
+    def from_payload(cls, payload: Mapping[str, Any], event_key: str, source: str = SOURCE_WEBHOOK) -> JobEvent:
         """Build an event from a payload dict; values of the wrong type become None.
 
         ``tenant`` falls back to ``started_by`` (HotGlue sends both, the same id).
@@ -132,7 +144,13 @@ class JobEvent:
             scheduled_job=scheduled if isinstance(scheduled, bool) else None,
             start_time=t("start_time"),
             last_updated=t("last_updated"),
+            source=source,
         )
+
+    @property
+    def reconciled(self) -> bool:
+        """True when the webhook never arrived and reconciliation found the stage."""
+        return self.source == SOURCE_RECONCILED
 
     @property
     def is_failure(self) -> bool:

@@ -37,6 +37,10 @@ EVENT_OPEN_STATES = (EVENT_PENDING, EVENT_PROCESSING, EVENT_RETRYING)
 DUE_SQL = f"state IN ('{EVENT_PENDING}', '{EVENT_RETRYING}')"
 OPEN_SQL = "state IN (" + ", ".join(f"'{state}'" for state in EVENT_OPEN_STATES) + ")"
 
+# Event sources.
+SOURCE_WEBHOOK = "webhook"
+SOURCE_RECONCILED = "reconciled"
+
 # Action states.
 ACTION_PENDING = "pending"
 ACTION_RUNNING = "running"  # recorded as started; outcome unknown if the worker died
@@ -123,9 +127,17 @@ class Event(Base):
     """Idempotency keys of every action the decision asked for, including ones that
     another event already recorded."""
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default=SOURCE_WEBHOOK, server_default=SOURCE_WEBHOOK)
+    """Where the stage came from: ``webhook`` (HotGlue POSTed it) or ``reconciled`` (found
+    in HotGlue's job list by a reconciliation pass: its webhook never arrived)."""
+    found_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When a reconciliation pass found the stage (None for webhooks)."""
+    found_by_pass: Mapped[int | None] = mapped_column(Id)
+    """The ``reconcile_passes.id`` that found it (no foreign key: passes may be purged)."""
 
     __table_args__ = (
         Index("ix_events_queue", "state", "next_attempt_at"),
+        Index("ix_events_source_found", "source", "found_at"),
         Index("ix_events_order", "order_group", "order_at", "id"),
         Index("ix_events_tenant_received", "tenant", "received_at"),
         Index("ix_events_flow", "flow_id"),
@@ -245,3 +257,37 @@ class SlackPacing(Base):
 
     channel: Mapped[str] = mapped_column(String(255), primary_key=True)
     next_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class ReconcilePass(Base):
+    """One reconciliation pass over HotGlue's job lists (``reconcile.py``).
+
+    ``pairs`` is the list of ``[env_id, flow_id, tenant]`` fixed when the pass started and
+    ``next_index`` how many of them are done: a pass that stopped half-way (its process
+    died) is taken up there by the next run with the same ``scope`` (the CLI's filters, as
+    JSON), never reading a done pair again. ``recovered`` counts stored stages by status,
+    ``errors`` lists one line per pair that could not be read, ``silent`` the pairs judged
+    silent, ``rhythms`` every judged pair's last job and expected next one. ``since`` is the window's start; times are aware UTC.
+    """
+
+    __tablename__ = "reconcile_passes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)
+    """``worker`` (the periodic pass) or ``cli`` (``hotglue-webhooks reconcile``)."""
+    scope: Mapped[str] = mapped_column(String(1024), nullable=False)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pairs: Mapped[list[list[str]]] = mapped_column(JSON, nullable=False)
+    next_index: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    jobs_seen: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    recovered: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False)
+    errors: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    silent: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    rhythms: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    """Per pair (``"env_id/flow_id/tenant"``): ``{"env_id", "flow_id", "tenant", "kind",
+    "last_at", "expected", "silent"}``, the verdict of the pass (ISO times or None)."""
+
+    __table_args__ = (Index("ix_reconcile_passes_open", "scope", "finished_at"),)

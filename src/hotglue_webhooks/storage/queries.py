@@ -143,6 +143,9 @@ def event_summary(event: Event) -> dict[str, Any]:
         "attempts": event.attempts,
         "decision": event.decision,
         "processed_at": _time(event.processed_at),
+        "source": event.source,
+        "found_at": _time(event.found_at),
+        "found_by_pass": None if event.found_by_pass is None else str(event.found_by_pass),
     }
 
 

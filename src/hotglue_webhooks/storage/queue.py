@@ -64,6 +64,8 @@ class Claim:
     attempts: int
     decided: bool
     until: datetime
+    source: str = "webhook"
+    """``webhook`` or ``reconciled`` (the stage was found in HotGlue's job list)."""
 
     @property
     def order(self) -> tuple[datetime, int]:
@@ -121,7 +123,7 @@ _TAKE = (
         lease_expires_at=bindparam("until", type_=UTCDateTime()),
         attempts=Event.attempts + 1,
     )
-    .returning(Event.payload, Event.dedupe_key, Event.order_at, Event.attempts, Event.decided_at)
+    .returning(Event.payload, Event.dedupe_key, Event.order_at, Event.attempts, Event.decided_at, Event.source)
 )
 
 
@@ -147,7 +149,8 @@ def claim_next(
         until = now + timedelta(seconds=lease_seconds)
         row = connection.execute(_TAKE, {"event_id": event_id, "owner": owner, "until": until}).one()
         return Claim(
-            event_id, owner, row.payload, row.dedupe_key, row.order_at, row.attempts, row.decided_at is not None, until
+            event_id, owner, row.payload, row.dedupe_key, row.order_at, row.attempts, row.decided_at is not None, until,
+            row.source,
         )
 
 

@@ -108,12 +108,14 @@ def record_alert(
     op, key = alert.get("op"), str(alert.get("thread_key"))
     at = parse_time(alert.get("at") if isinstance(alert.get("at"), str) else None) or now
     if op == ALERT_OPEN:
+        # One message may open a thread per pair (the grouped silence notice): same ts.
+        pairs: list[Any] = alert["pairs"] if isinstance(alert.get("pairs"), list) else [alert]
         connection.execute(
             _OPEN_THREAD,
-            {
-                "thread_key": key,
-                "tenant": alert.get("tenant"),
-                "flow_id": alert.get("flow_id"),
+            [{
+                "thread_key": str(pair.get("thread_key") or key),
+                "tenant": pair.get("tenant"),
+                "flow_id": pair.get("flow_id"),
                 "fingerprint": str(alert.get("fingerprint")),
                 "opened_order_at": opener[0],
                 "opened_event_id": opener[1],
@@ -125,7 +127,7 @@ def record_alert(
                 "count": 1,
                 "first_at": at,
                 "last_at": at,
-            },
+            } for pair in pairs],
         )
     elif op == ALERT_REPEAT:
         connection.execute(_REPEAT, {"key": key, "at": at})

@@ -24,6 +24,7 @@ from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.reconciled import gap_per_day, latest_rhythms
 from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
     ActionFilter,
@@ -178,6 +179,7 @@ def events() -> Any:
         older=url_for("dashboard.events", **active, before=rows[-1].id) if more else None,
         newest=url_for("dashboard.events", **active) if before else None,
         chart=hourly_chart(hourly_counts(sessions, now, filters=chart_filter)),
+        gap=gap_per_day(sessions, now),
         chart_scope=" · ".join(f"{k} {v}" for k, v in (("tenant", chart_filter.tenant), ("flow", chart_filter.flow_id)) if v),
         queue=queue_state(sessions, now),
         statuses=_choices(LIFECYCLE_STATUSES, distinct_values(sessions, "status")),
@@ -235,6 +237,7 @@ def tenants() -> Any:
         title="Tenants",
         rows=tenant_overview(_runtime().sessions, since=since, search=search or None),
         search=search,
+        rhythms=latest_rhythms(_runtime().sessions),
     )
 
 

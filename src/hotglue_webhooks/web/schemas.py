@@ -195,6 +195,12 @@ class EventSummary(Schema):
     attempts = fields.Integer(required=True)
     decision = fields.List(fields.String(), required=True, allow_none=True)
     processed_at = _text()
+    source = fields.String(
+        required=True,
+        metadata={"description": "webhook, or reconciled: found in HotGlue's job list, its webhook never arrived"},
+    )
+    found_at = _text()
+    found_by_pass = _text()
 
 
 class Action(Schema):
