@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hotglue_webhooks.display import escape_invisible
 from hotglue_webhooks.redaction import redact_text
 from hotglue_webhooks.rules.buy_orders import BuyOrderReport
 from hotglue_webhooks.rules.model import JobEvent, OpenAlert, Schedule
@@ -355,9 +356,11 @@ def _when(value: str | None) -> str:
 
 
 def _v(value: str | None, limit: int = _VALUE_LIMIT) -> str:
-    """Return a payload value cut to ``limit`` characters and escaped; "unknown" when absent."""
+    """Return a payload value cut to ``limit`` characters and escaped (Slack's three control
+    characters; invisible and bidi characters as ``\\uXXXX``); "unknown" when absent."""
     if value is None or value == "":
         return "unknown"
+    value = escape_invisible(value)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return escape(value)
