@@ -50,6 +50,38 @@ def test_encode_and_decode() -> None:
     assert code == 0 and "ignore" in out.split()
 
 
+def test_decode_prints_the_likeliest_reading_and_how_to_see_the_others() -> None:
+    result = CliRunner().invoke(main, ["decode", "62112121925143"], catch_exceptions=False)
+    assert (result.exit_code, result.stdout) == (0, "fullsync\n")
+    assert result.stderr == (
+        "135 other readings, longer or later in the alphabet; see them all with: decode 62112121925143 --all\n"
+    )
+    every = CliRunner().invoke(main, ["decode", "62112121925143", "--all"], catch_exceptions=False)
+    words = every.stdout.split()
+    assert len(words) == 136 and words[:2] == ["fullsync", "fballsync"] and every.stderr == ""
+    assert CliRunner().invoke(main, ["decode", "2085"]).stderr == ""  # one reading only: "the"
+
+
+def test_events_list_fits_columns_and_wraps_the_decision(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver(cli_env)
+    receiver.post({**json.loads((FIXTURES / "job_created__scheduled.json").read_text()), "tenant": "[red]t\u202eevil"})
+    receiver.close()
+    assert run("worker", "--once") == (0, "processed 1 event(s)\n")
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out = run("events", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    tenant = "".join(line.split("│")[3].strip() for line in lines if line.count("│") > 2)
+    assert tenant == "[red]t\\u202eevil"  # shown as text, the invisible character escaped
+    # The decision is wrapped inside its column, never cut: its words are all there.
+    decision = " ".join(line.split("│")[-2].strip() for line in lines if line.count("│") > 2)
+    assert "no rule matched" in decision
+    monkeypatch.setenv("COLUMNS", "240")
+    wide = run("events", "list")[1].splitlines()
+    assert len(wide) < len(lines) and max(len(line) for line in wide) <= 240
+
+
 def test_send_signs_posts_and_prints_the_answers(live_url: str) -> None:
     files = [str(FIXTURES / "sync_failed__shopify_500.json"), str(FIXTURES / "job_created__scheduled.json")]
     code, out = run("send", "--url", live_url, *files)

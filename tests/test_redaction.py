@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotglue_webhooks.redaction import REDACTED, Redactor
 
@@ -202,3 +204,86 @@ def test_our_own_text_can_keep_its_field_names() -> None:
         "text": "Invalid tenant config: apiCredentials.password: empty.", "password": REDACTED,
     }
     assert Redactor().redact(params)["text"] == "Invalid tenant config: apiCredentials.password: [redacted]"
+
+
+# Real connector error texts (tap-shopify, tap-exact, target-exact, singer_sdk), both ways:
+# what must stay exactly as it is, and the secret each one hides.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invalid API token: Shopify returned 401",
+        "singer_sdk.exceptions.FatalAPIError: 401 Client Error: Unauthorized for path: /admin/api/2024-01/shop.json",
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token",
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token\n:repeat: Failed 2 times",
+        "  File \"/tap_exact/auth.py\", line 58, in update_access_token_locally\n    token_response.raise_for_status()",
+        "requests.exceptions.HTTPError: 400 Client Error: Bad Request for url: https://start.exactonline.nl/api/oauth2/token",
+        "singer_sdk.exceptions.RetriableAPIError: 500 Server Error: Internal Server Error for path: /admin/api/2024-01/orders.json",
+        "target_exact: AttributeError: 'NoneType' object has no attribute 'strftime'",
+        "Old refresh token used.",
+        "Access token expired, refreshing token for tenant 3310",
+        "Basic authentication failed",
+        ":repeat: Failed again (2nd time): SYNC_FAILED, job mE2kV at 2026-11-28 06:30 UTC",
+    ],
+)
+def test_connector_texts_that_hold_no_secret_stay_as_they_are(text: str) -> None:
+    assert redactor.redact_text(text) == text
+    assert redactor.redact({"message": text}) == {"message": text}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("HTTPError: 401 for Authorization: Basic dXNlcjpwYXNz", f"HTTPError: 401 for Authorization: {REDACTED}"),
+        ("requesting with Basic dXNlcjpwYXNz failed", f"requesting with Basic {REDACTED} failed"),
+        ("tap_exact: refresh token 8f3a9c2e71b4 was rejected", f"tap_exact: refresh token {REDACTED} was rejected"),
+        ("refreshing with token eyJhbGciOiJIUzI1NiJ9.e30.x1", f"refreshing with token {REDACTED}"),
+        ("Bearer ya29.a0AfH6SMBx rejected", f"Bearer {REDACTED} rejected"),
+        ("ValueError: bad config {'pass': 'S1', 'key': 'S2', 'jwt': 'S3'}",
+         f"ValueError: bad config {{'pass': {REDACTED}, 'key': {REDACTED}, 'jwt': {REDACTED}}}"),
+        ("Invalid API token: shpat_0123456789abcdef", f"Invalid API token: {REDACTED}"),
+        ("password: hunter2", f"password: {REDACTED}"),
+    ],
+)
+def test_connector_texts_lose_their_secrets(text: str, expected: str) -> None:
+    assert redactor.redact_text(text) == expected
+    assert redactor.redact_text(expected) == expected
+
+
+def test_pass_key_and_jwt_keys_are_secret_but_not_as_a_suffix() -> None:
+    value = {"pass": "S1", "key": "S2", "jwt": "S3", "googleJwt": "S4", "replication_key": "updated_at",
+             "primary_key": "id", "header": {"key": "api_key", "value": "S5"}}
+    assert redactor.redact(value) == {
+        "pass": REDACTED, "key": REDACTED, "jwt": REDACTED, "googleJwt": REDACTED, "replication_key": "updated_at",
+        "primary_key": "id", "header": {"key": "api_key", "value": REDACTED},
+    }
+
+
+def test_the_rules_and_the_hotglue_client_use_the_same_rule_set() -> None:
+    from hotglue_webhooks.clients.hotglue_api import redact_secrets
+    from hotglue_webhooks.rules.messages import scrub
+
+    value = {"pass": "S1", "jwt": "S2", "config": {"passphrase": "S3", "key": "S4"}, "note": "token: abc123"}
+    assert redact_secrets(value) == redactor.redact(value, free_text=False)
+    for text in ("Basic dXNlcjpwYXNz", "Invalid API token: Shopify returned 401", "x\n:repeat: y", "pass=S1"):
+        assert scrub(text) == redactor.redact_text(text)
+
+
+_texty = st.lists(
+    st.sampled_from([*"abcXYZ019 :=\n'\"/@_-.[]{},", "token", "Basic ", "password", "://u:", "refresh ", REDACTED]),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_texty)
+def test_redacting_text_twice_changes_nothing(text: str) -> None:
+    once = redactor.redact_text(text)
+    assert redactor.redact_text(once) == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(_texty, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["pass", "key", "value", "name", "token", "note", "jwt"]), inner, max_size=3), max_leaves=8))
+def test_redacting_a_value_twice_changes_nothing(value: object) -> None:
+    once = redactor.redact(value)
+    assert redactor.redact(once) == once

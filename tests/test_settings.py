@@ -117,3 +117,29 @@ def test_rules_file_shape_from_the_issue_loads(tmp_path: Path) -> None:
     path.write_text('[slack]\nchannel = "#alerts"\n')
     assert load_rules(path).slack.channel == "#alerts"
     assert load_rules(None).slack.channel is None
+
+
+@pytest.mark.parametrize("expression", ["cron(0 */6 * * ? *)", "cron(0 */6 * * *)", "cron(30 2 ? * MON-FRI 2026-2030)"])
+def test_hotglue_schedule_expressions_are_accepted(tmp_path: Path, expression: str) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f'[schedules]\ndefault_expression = "{expression}"\n')
+    assert load_rules(rules).schedules.default_expression == expression
+
+
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [
+        ("0 */6 * * ? *", "is not a cron(...) expression"),
+        ("cron(0 */6 * *)", "has 4 fields"),
+        ("cron(61 * * * ? *)", "is not a valid cron expression"),
+        ("cron(0 */6 * * ? 1800x)", "is not a valid cron expression"),
+    ],
+)
+def test_a_bad_default_expression_stops_start_up_naming_the_key(tmp_path: Path, expression: str, why: str) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f'[schedules]\ndefault_expression = "{expression}"\n')
+    with pytest.raises(SettingsError) as raised:
+        load_rules(rules)
+    message = str(raised.value)
+    assert message.startswith(f"{rules}: line 2, schedules.default_expression: Value error, {expression!r} {why}")
+    assert "\n" not in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -285,21 +286,30 @@ def events_list(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table("id", "received (UTC)", "tenant", "flow", "status", "sync_type", "state", "decision")
+    from hotglue_webhooks.display import escape_invisible
+
+    # Id, time and state never wrap; the other columns fold within the width,
+    # so no value is cut. Values are Text, not markup: a tenant id "[red]x" stays as is.
+    table = Table(expand=False)
+    for name, fixed in (("id", True), ("received (UTC)", True), ("tenant", False), ("flow", False),
+                        ("status", False), ("sync_type", False), ("state", True)):
+        table.add_column(name, no_wrap=fixed, overflow="fold", max_width=None if fixed else 24)
+    table.add_column("decision", overflow="fold", ratio=1)
     for row in rows:
         table.add_row(
-            str(row.id),
-            row.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-            row.tenant or "",
-            row.flow_id or "",
-            row.status or "",
-            row.sync_type or "",
-            row.state,
-            "; ".join(row.decision or []),
+            Text(str(row.id)),
+            Text(row.received_at.strftime("%Y-%m-%d %H:%M:%S")),
+            Text(escape_invisible(row.tenant or "")),
+            Text(escape_invisible(row.flow_id or "")),
+            Text(row.status or ""),
+            Text(row.sync_type or ""),
+            Text(row.state),
+            Text(escape_invisible("; ".join(row.decision or []))),
         )
-    # A pipe or a file gets whole values rather than a table squeezed into 80 columns.
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    # The terminal's width; COLUMNS when set (a pipe, a narrow split); 120 for a pipe without it.
+    Console(width=shutil.get_terminal_size((120, 24)).columns).print(table)
 
 
 @events.command("show")
@@ -618,12 +628,13 @@ def encode(word: str) -> None:
 
 @main.command()
 @click.argument("digits")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Readings to print.")
-def decode(digits: str, limit: int) -> None:
-    """Print the words DIGITS can spell in the a=1 … z=26 scheme, shortest first.
+@click.option("--all", "show_all", is_flag=True, help="Print every reading, likeliest first.")
+def decode(digits: str, show_all: bool) -> None:
+    """Print the likeliest word DIGITS spells in the a=1 … z=26 scheme; --all prints every reading.
 
-    The code is ambiguous ("11" is "aa" or "k"); the shortest readings are usually the
-    intended word (62112121925143 → fullsync).
+    The code is ambiguous ("11" is "aa" or "k"); the shortest reading is usually the
+    intended word (62112121925143 → fullsync), and readings are ordered shortest first,
+    then alphabetically. Without --all, stderr says how many other readings there are.
     """
     from hotglue_webhooks.rules.markers import decode as decode_digits
 
@@ -636,7 +647,8 @@ def decode(digits: str, limit: int) -> None:
     if not words:
         raise click.ClickException(f"{digits} spells no word: every letter is 1 to 26, and 0 only ends 10 or 20")
     words.sort(key=lambda word: (len(word), word))
-    for word in words[:limit]:
+    for word in words if show_all else words[:1]:
         click.echo(word)
-    if len(words) > limit:
-        click.echo(f"... {len(words) - limit} more reading(s); --limit shows more", err=True)
+    if not show_all and len(words) > 1:
+        more = len(words) - 1
+        click.echo(f"{more} other reading{'s' if more > 1 else ''}, longer or later in the alphabet; see them all with: decode {digits} --all", err=True)

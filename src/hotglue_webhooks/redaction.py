@@ -18,6 +18,14 @@ to ``message``: a config value is text too (``"db_url": "postgresql://bob:pw@db/
 name/value pair whose name is secret-looking (``{"name": "Authorization", "value": …}``,
 ``{"key": "api_key", "value": …}``): the key that names the secret is in a value there.
 Redacting redacted data changes nothing.
+
+This is the one rule set: ingest, the worker, logs, the rules' Slack texts
+(``rules.messages.scrub``) and the HotGlue client (``redact_secrets``, error summaries)
+all use it. The module imports nothing but ``re`` and ``functools``, so the pure rules may
+import it. A key and its value stay on one line; after ``key: `` a word continued by more
+words is prose ("Invalid API token: Shopify returned 401", tap-shopify), not a value; a
+credential named in words ("Basic …", "refresh token …", "token …") is redacted when the
+value looks generated (a digit, or a capital inside it).
 """
 
 from __future__ import annotations
@@ -47,12 +55,18 @@ DEFAULT_SECRET_KEYS: frozenset[str] = frozenset(
         "access_key",
         "cookie",
         "set_cookie",
+        "jwt",
+        "passphrase",
     }
 )
+EXACT_SECRET_KEYS: frozenset[str] = frozenset({"pass", "key"})
+"""Secret only as the whole key: ``{"pass": …}``, ``{"key": …}``, never ``replication_key``
+(Singer's bookmark field), ``primary_key`` or ``bypass``. ``key`` of a name/value pair
+(``{"key": "api_key", "value": …}``) names the secret and stays."""
 SECRET_WORDS: frozenset[str] = frozenset(
     {
         "password", "passwd", "pwd", "secret", "token", "apikey", "authorization", "authentication", "auth",
-        "credential", "credentials", "signature", "session", "bearer", "privatekey",
+        "credential", "credentials", "signature", "session", "bearer", "privatekey", "jwt", "passphrase",
     }
 )
 """A key with one of these as a word is secret whatever the rest says."""
@@ -62,7 +76,18 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # run of word characters is scanned once, then ": " or "=". The value is matched only
 # after a secret key: the value of any other key ("Error: password=…", "https://…?token=")
 # is scanned for pairs of its own.
-_TEXT_KEY = re.compile(r"""(?<![\w-])(["']?)([\w-]{1,128}+)\1\s*[:=]\s*""")
+# Key, separator and value stay on one line: "…/oauth2/token\n:repeat: Failed" (our own
+# Slack text after an error line) is not a "token:" pair.
+_TEXT_KEY = re.compile(r"""(?<![\w-])(["']?)([\w-]{1,128}+)\1[ \t]*([:=])[ \t]*""")
+# After "key: " (a colon, not "="), an unquoted word of letters continued by more words is
+# prose, not a value: "Invalid API token: Shopify returned 401" (tap-shopify). An auth
+# scheme ("Authorization: Bearer x") is never prose.
+_PROSE = re.compile(r"(?!(?i:bearer|basic|token|digest)\b)[A-Za-z][a-z]{0,19}+[ \t]++[A-Za-z(]")
+# Free text without ":" or "=": an auth scheme or a token named in words, then its value
+# ("Basic dXNlcjpwYXNz", "refresh token 8f3a…", "token abc123…"). The value must look like
+# a credential (see _is_credential), so "token expired" and "refresh token used" stay.
+_WORDS_KEY = re.compile(r"(?i)(?<![\w-])(?:basic|bearer|(?:(?:refresh|access|api|bearer)[ _-])?token)[ \t]++")
+_WORDS_VALUE = re.compile(r"[A-Za-z0-9._~+/-]{8,4096}+=*+(?![\w\[])")
 # "[redacted]" (ending the value) first: text redacted once (a stored payload, a log line)
 # comes out the same when redacted again, not "[redacted]]" (a bare value stops at "]").
 _TEXT_VALUE = re.compile(
@@ -84,6 +109,18 @@ _PAIR_VALUE_KEYS = ("value", "values", "Value", "Values")
 _PAIR_NAME_KEYS = frozenset({"name", "key", "header", "field", "param", "parameter", "variable"})
 
 
+def _is_credential(value: str) -> bool:
+    """Return True when a word after "token " looks generated: a digit, or a capital inside it."""
+    return any(c.isdigit() for c in value) or any(c.isupper() for c in value[1:])
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Return False when no rule of :meth:`Redactor.redact_text` can match ``text``."""
+    return ":" in text or "=" in text or "oken" in text or "OKEN" in text or "asic" in text or "ASIC" in text or (
+        "earer" in text or "EARER" in text
+    )
+
+
 def _normalise(key: str) -> str:
     return _CAMEL.sub("_", key.strip()).lower().replace("-", "_").replace(" ", "_")
 
@@ -96,7 +133,7 @@ class Redactor:
 
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self.secret_keys = frozenset(_normalise(k) for k in (*DEFAULT_SECRET_KEYS, *extra_keys))
-        self._needles = _needles(self.secret_keys | SECRET_WORDS)
+        self._needles = _needles(self.secret_keys | SECRET_WORDS | EXACT_SECRET_KEYS)
         # Payload keys repeat across every webhook: the answer is cached (20% of ingest CPU).
         self.is_secret = functools.lru_cache(maxsize=4096)(self._is_secret)  # type: ignore[method-assign]
 
@@ -106,7 +143,7 @@ class Redactor:
 
     def _is_secret(self, key: str) -> bool:
         name = _normalise(key)
-        if name in self.secret_keys:
+        if name in self.secret_keys or name in EXACT_SECRET_KEYS:
             return True
         if any(name.endswith("_" + k) for k in self.secret_keys):
             return True
@@ -148,16 +185,20 @@ class Redactor:
                 copy: dict[Any, Any] = {}
                 parent[slot] = copy
                 hidden: tuple[Any, ...] = ()
+                names: frozenset[str] = frozenset()
                 for value_key in _PAIR_VALUE_KEYS:
                     if value_key in item:
                         hidden = self._secret_pair_values(item)
+                        names = _PAIR_NAME_KEYS  # {"key": "api_key", "value": …}: "key" names
                         break
                 for key, child in item.items():
                     child_kind = type(child)
-                    if child is not None and ((isinstance(key, str) and is_secret(key)) or key in hidden):
+                    if child is not None and (
+                        (isinstance(key, str) and key not in names and is_secret(key)) or key in hidden
+                    ):
                         copy[key] = REDACTED
                     elif child_kind is str:
-                        copy[key] = child if ":" not in child and "=" not in child else redact_text(child)
+                        copy[key] = redact_text(child) if _may_hold_secret(child) else child
                     elif child_kind in _LEAVES:
                         copy[key] = child
                     else:
@@ -169,7 +210,7 @@ class Redactor:
                 for index, child in enumerate(item):
                     child_kind = type(child)
                     if child_kind is str:
-                        if ":" in child or "=" in child:
+                        if _may_hold_secret(child):
                             items[index] = redact_text(child)
                     elif child_kind not in _LEAVES:
                         stack.append((child, items, index))
@@ -183,21 +224,26 @@ class Redactor:
         return {name: (REDACTED if self.is_secret(name) else self.redact_text(value)) for name, value in headers}
 
     def redact_text(self, text: str) -> str:
-        """Redact secret values in free text: key/value pairs, auth schemes, URL passwords."""
+        """Redact secret values in free text: key/value pairs, auth schemes, URL passwords,
+        and credentials named in words ("Basic …", "refresh token …")."""
+        if not _may_hold_secret(text):
+            return text  # every pattern needs a "key:", "key=", "scheme://" or an auth word
         if ":" not in text and "=" not in text:
-            return text  # every pattern needs a "key:", "key=" or "scheme://" (a log event name)
+            return _redact_words(text)
         if self._needles is not None:  # a secret key holds one of these words
             lowered = text.lower()
             for needle in self._needles:
                 if needle in lowered:
                     break
             else:  # no secret key: a timestamp, "hotglue-executor-v2:4", a URL
-                return _redact_url_passwords(text)
+                return _redact_words(_redact_url_passwords(text))
         parts: list[str] = []
         copied = position = 0
         while (key := _TEXT_KEY.search(text, position)) is not None:
             position = key.end()
             if not self.is_secret(key.group(2)):
+                continue
+            if key.group(3) == ":" and not key.group(1) and _PROSE.match(text, position):
                 continue
             value = _TEXT_VALUE.match(text, position)
             if value is None:
@@ -205,7 +251,21 @@ class Redactor:
             parts += (text[copied:position], REDACTED)
             copied = position = value.end()
         parts.append(text[copied:])
-        return _redact_url_passwords("".join(parts))
+        return _redact_words(_redact_url_passwords("".join(parts)))
+
+
+def _redact_words(text: str) -> str:
+    parts: list[str] = []
+    copied = position = 0
+    while (key := _WORDS_KEY.search(text, position)) is not None:
+        position = key.end()
+        value = _WORDS_VALUE.match(text, position)
+        if value is None or not _is_credential(value.group()):
+            continue
+        parts += (text[copied:position], REDACTED)
+        copied = position = value.end()
+    parts.append(text[copied:])
+    return "".join(parts)
 
 
 def _unchanged(text: str) -> str:
@@ -242,3 +302,18 @@ def _needles(names: Iterable[str]) -> tuple[str, ...] | None:
         if not any(needle in word for word in words for needle in needles):
             needles.add(words[-1])
     return tuple(sorted(needle for needle in needles if not any(other in needle for other in needles - {needle})))
+
+
+DEFAULT_REDACTOR = Redactor()
+"""The built-in rule set without ``HGW_REDACT_KEYS``: for code that has no settings (the
+pure rules' Slack texts, the HotGlue client's error summaries)."""
+
+
+def redact(value: Any, *, free_text: bool = True) -> Any:
+    """Return :meth:`Redactor.redact` of ``value`` under the built-in rules."""
+    return DEFAULT_REDACTOR.redact(value, free_text=free_text)
+
+
+def redact_text(text: str) -> str:
+    """Return :meth:`Redactor.redact_text` of ``text`` under the built-in rules."""
+    return DEFAULT_REDACTOR.redact_text(text)

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     """Messages to one Slack channel are sent at least this far apart (Slack: ~1/s/channel)."""
     slack_pacing_horizon_seconds: float = Field(default=1.5, ge=0)
     """A worker waits in place for a channel slot at most this long, else comes back later."""
+    proxy_fix: int = Field(default=0, ge=0, le=10)
+    """How many proxies in front of the web server to trust for ``X-Forwarded-For``,
+    ``-Proto`` and ``-Host`` (werkzeug's ProxyFix); 0 trusts none. With it, a request that
+    reached the proxy over HTTPS gets a ``Secure`` session cookie and the rate limit
+    counts the client's address, not the proxy's."""
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     redact_keys: Annotated[tuple[str, ...], NoDecode] = ()

@@ -286,3 +286,31 @@ def test_failure_alert_scrubs_secrets_from_the_message() -> None:
     shown = alert.text + "".join(blocks_text(alert.blocks))
     assert "hunter2" not in shown
     assert alert.blocks[2] == section("*Error*\n```ValueError: bad config {'password': [redacted]}```")
+
+
+def test_prose_after_token_reaches_slack_as_it_is() -> None:
+    # tap-shopify's own error text: "Shopify" is the next word of a sentence, not a token.
+    alert = failure_alert(make_event("sync_failed__shopify_500", message="Invalid API token: Shopify returned 401"))
+
+    assert alert.blocks[2] == section("*Error*\n```Invalid API token: Shopify returned 401```")
+
+
+def test_repeat_line_after_an_error_ending_in_token_is_redacted_to_itself() -> None:
+    # The Exact 401 alert's error line ends in ".../oauth2/token"; the count line that
+    # chat.update appends starts with ":repeat:". The stored request is redacted with the
+    # free-text rules and must still be what was sent.
+    from datetime import UTC, datetime
+
+    from hotglue_webhooks.redaction import Redactor
+    from hotglue_webhooks.rules.messages import repeat_count_update
+    from hotglue_webhooks.rules.model import OpenAlert
+
+    event = make_event("sync_failed__exact_token_401")
+    first = failure_alert(event)
+    at = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
+    alert = OpenAlert("k", "f", "C1", "1.2", 1, at, at, first.text, tuple(first.blocks))
+    update = repeat_count_update(alert, 2, event)
+    assert first.text.endswith("/api/oauth2/token") and "\n:repeat: Failed 2 times" in update.text
+
+    params = update.params("C1")
+    assert Redactor().redact(params) == params

@@ -121,3 +121,9 @@ def test_clients_trickling_their_headers_do_not_keep_webhooks_out(server: int) -
         stop.set()
         for thread in slow:
             thread.join(timeout=10)
+
+
+def test_start_up_prints_no_keepalive_warning(server: int, tmp_path: Path) -> None:
+    log = (tmp_path / "web.log").read_text()
+    assert "Listening at: http://127.0.0.1:" in log
+    assert "No keepalived connections can be handled" not in log

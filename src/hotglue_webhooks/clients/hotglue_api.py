@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from hotglue_webhooks import redaction
 from hotglue_webhooks.clients.errors import (
     HotGlueAuthError,
     HotGlueBadRequest,
@@ -43,37 +44,22 @@ log = logging.getLogger(__name__)
 
 #: REFERENCE.md §4; the older host https://client-api.hotglue.xyz serves the same paths.
 DEFAULT_BASE_URL = "https://api.hotglue.com"
-REDACTED = "[redacted]"
+REDACTED = redaction.REDACTED
 USER_AGENT = "hotglue-webhooks"
 
-_SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
-# REFERENCE.md §4: tenant configs and linked target bodies carry credentials under keys
-# such as password, client_secret, access_token, refresh_token, api_key, token.
-_SECRET_KEY_PARTS = ("password", "secret", "token", "api_key", "apikey", "private_key", "passphrase")
 # Methods whose repetition cannot create a second effect; see HotGlueClient._may_retry.
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _EXCERPT_CHARS = 200
 
 
-def _is_secret_key(key: str) -> bool:
-    k = key.lower().replace("-", "_")
-    return any(part in k for part in _SECRET_KEY_PARTS)
-
-
 def redact_secrets(value: Any) -> Any:
     """Return a copy of a JSON-like value with every secret-looking key's value replaced.
 
-    Keys containing password, secret, token, api_key, apikey, private_key or passphrase
-    (case-insensitive, ``-`` read as ``_``) get ``"[redacted]"``; see REFERENCE.md §4.
+    The one rule set of :mod:`hotglue_webhooks.redaction`, by key only: tenant configs and
+    linked target bodies carry credentials under keys such as password, client_secret,
+    access_token, refresh_token, api_key (REFERENCE.md §4).
     """
-    if isinstance(value, Mapping):
-        return {
-            k: (REDACTED if isinstance(k, str) and _is_secret_key(k) and v not in (None, "") else redact_secrets(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secrets(v) for v in value]
-    return value
+    return redaction.redact(value, free_text=False)
 
 
 def describe_request(request: httpx.Request, *, redact_body: bool = True) -> dict[str, Any]:
@@ -84,7 +70,7 @@ def describe_request(request: httpx.Request, *, redact_body: bool = True) -> dic
     parsed body (None when empty), with secret-looking keys redacted unless
     ``redact_body`` is False. A body that is not JSON appears under ``"content"`` instead.
     """
-    headers = {k: (REDACTED if k.lower() in _SECRET_HEADERS else v) for k, v in request.headers.items()}
+    headers = {k: (REDACTED if redaction.DEFAULT_REDACTOR.is_secret(k) else v) for k, v in request.headers.items()}
     described: dict[str, Any] = {
         "method": request.method,
         "url": str(request.url),
@@ -600,9 +586,9 @@ class HotGlueClient:
         try:
             parsed = json.loads(text)
         except ValueError:
-            pass
+            text = redaction.redact_text(text)
         else:
-            text = json.dumps(redact_secrets(parsed), ensure_ascii=False)
+            text = json.dumps(redaction.redact(parsed), ensure_ascii=False)
         if self._api_key:
             text = text.replace(self._api_key, REDACTED)
         text = " ".join(text.split())

@@ -1,6 +1,6 @@
 """Run the fake HotGlue and Slack servers by hand and print every request as it arrives.
 
-    python -m hotglue_webhooks.fakes --hotglue-port 8101 --slack-port 8102
+    python -m hotglue_webhooks.fakes --hotglue-port 8101 --slack-port 8102 [--seed demo | --seed FILE]
 
 Point the receiver at the printed URLs (``HGW_HOTGLUE_API_URL``, ``HGW_SLACK_API_URL``);
 stop with Ctrl-C.
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from hotglue_webhooks.fakes import FakeHotGlue, FakeSlack, RecordedRequest
+from hotglue_webhooks.fakes.seed import SeedError, apply_seed, load_seed
 
 _BODY_CHARS = 2000
 
@@ -58,7 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["404", "empty", "{}", "null", "no_expression"],
         help="how HotGlue answers a missing schedule (unconfirmed upstream; default {})",
     )
+    parser.add_argument(
+        "--seed",
+        metavar="demo|FILE",
+        help="start HotGlue with tenants: 'demo' (the sample payloads' tenants, schedules, configs, "
+        "linked flows and targets) or a JSON seed file (see hotglue_webhooks/fakes/seed.py)",
+    )
     args = parser.parse_args(argv)
+    try:
+        seed = load_seed(args.seed) if args.seed else None
+    except SeedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -72,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     slack = FakeSlack(
         token=args.slack_token, host=args.host, port=args.slack_port, on_request=_printer("slack", sys.stdout)
     )
+    seeded = apply_seed(hotglue, seed) if seed is not None else []
     with hotglue, slack:
+        for line in seeded:
+            print(f"seeded {line}", flush=True)
         print(f"fake HotGlue API: {hotglue.url}", flush=True)
         print(f"fake Slack API:   {slack.url}", flush=True)
         print("printing every request; Ctrl-C to stop", flush=True)

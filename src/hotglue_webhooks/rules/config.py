@@ -13,6 +13,7 @@ import string
 from fnmatch import fnmatchcase
 from typing import Any
 
+from croniter import croniter
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -95,11 +96,41 @@ class SlackRules(_Section):
         return value
 
 
+def check_schedule_expression(value: str) -> str:
+    """Return ``value`` when it is a schedule expression HotGlue takes, else raise ValueError.
+
+    HotGlue's schedules are AWS EventBridge ``cron(...)`` expressions: six fields, minute
+    hour day-of-month month day-of-week year, ``?`` for "any" (``cron(0 */6 * * ? *)``,
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based);
+    REFERENCE §4 also shows the five-field form ``cron(0 */6 * * *)``. The fields are
+    checked by croniter (a six-field expression as croniter's seven-field form with a
+    leading second, so the sixth is the year).
+    """
+    inner = value.strip()
+    if not (inner.startswith("cron(") and inner.endswith(")")):
+        raise ValueError(f"{value!r} is not a cron(...) expression, e.g. cron(0 */6 * * ? *)")
+    fields = inner[len("cron(") : -1].split()
+    if len(fields) == 5:
+        valid = croniter.is_valid(" ".join(fields))
+    elif len(fields) == 6:
+        valid = croniter.is_valid(" ".join(["0", *fields]), second_at_beginning=True)
+    else:
+        raise ValueError(f"{value!r} has {len(fields)} fields; HotGlue's cron(...) has 6 (or 5), e.g. cron(0 */6 * * ? *)")
+    if not valid:
+        raise ValueError(f"{value!r} is not a valid cron expression (minute hour day month weekday [year])")
+    return value
+
+
 class ScheduleRules(_Section):
     """``[schedules]``."""
 
     default_expression: str = Field(default="cron(0 */6 * * ? *)", min_length=1)
     """Written when a tenant has no schedule yet, or when its schedule could not be read."""
+
+    @field_validator("default_expression")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_schedule_expression(value)
 
 
 class TargetLink(_Section):
@@ -117,6 +148,12 @@ class TargetLink(_Section):
     """Tenant-config key whose object becomes the linked target's ``config``."""
     schedule_expression: str | None = None
     """Expression for the target flow's new schedule; unset means ``[schedules] default_expression``."""
+
+    @field_validator("schedule_expression")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_schedule_expression(value)
+
     body: dict[str, Any] = Field(default_factory=lambda: copy.deepcopy(DEFAULT_LINK_BODY))
     """Link body template; a string value equal to one of ``{target}``, ``{config}``,
     ``{tap}``, ``{flow_id}`` is replaced by that value (``{config}`` by the whole object)."""

@@ -10,12 +10,13 @@ problems name fields, never values.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hotglue_webhooks.display import escape_invisible
+from hotglue_webhooks.redaction import redact_text
 from hotglue_webhooks.rules.buy_orders import BuyOrderReport
 from hotglue_webhooks.rules.model import JobEvent, OpenAlert, Schedule
 
@@ -33,12 +34,6 @@ NEVER_ARRIVED = (
 _VALUE_LIMIT = 200  # ids, names, timestamps: longer is noise, not information
 _LINE_LIMIT = 1000  # the error line
 _BULLET_LIMIT = 300
-# HotGlue's `message` is free text: a connector that prints a config or a URL can leak a
-# credential there, which key-based payload redaction cannot see (REFERENCE §4).
-_SECRET_VALUE = re.compile(
-    r"(?i)(\b(?:password|passwd|client_secret|secret|access_token|refresh_token|api[-_]?key|token|authorization)"
-    r"\b['\"]?\s*[:=]\s*)(?:'[^'\n]*'|\"[^\"\n]*\"|(?:bearer\s+)?[^'\"\s,;&}]+)"
-)
 _TRACEBACK_HEADERS = (
     "Traceback (most recent call last)",
     "During handling of the above exception",
@@ -302,8 +297,13 @@ def telling_line(message: str | None) -> str | None:
 
 
 def scrub(text: str) -> str:
-    """Return ``text`` with the values of secret-looking ``key: value`` / ``key=value`` pairs redacted."""
-    return _SECRET_VALUE.sub(r"\1[redacted]", text)
+    """Return ``text`` with secret values redacted by the one rule set, :mod:`hotglue_webhooks.redaction`.
+
+    HotGlue's ``message`` is free text: a connector that prints a config or a URL can leak
+    a credential there (REFERENCE §4). It was redacted when stored; this is the same rule
+    set again (a no-op on redacted text) for texts that did not pass through ingest.
+    """
+    return redact_text(text)
 
 
 def escape(text: str) -> str:
@@ -402,9 +402,11 @@ def _when(value: str | None) -> str:
 
 
 def _v(value: str | None, limit: int = _VALUE_LIMIT) -> str:
-    """Return a payload value cut to ``limit`` characters and escaped; "unknown" when absent."""
+    """Return a payload value cut to ``limit`` characters and escaped (Slack's three control
+    characters; invisible and bidi characters as ``\\uXXXX``); "unknown" when absent."""
     if value is None or value == "":
         return "unknown"
+    value = escape_invisible(value)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return escape(value)

@@ -36,7 +36,7 @@ from hotglue_webhooks.storage.queries import (
     list_actions,
     list_events,
 )
-from hotglue_webhooks.web import refusals, schemas
+from hotglue_webhooks.web import limits, refusals, schemas
 from hotglue_webhooks.web.openapi import BEARER, Blueprint
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
@@ -67,8 +67,16 @@ def _require_token_and_json() -> Any:
     if token:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
+        client = limits.client_of(request.remote_addr)
+        if header and (wait := limits.token_limiter().retry_after(client)) is not None:
+            return _error(
+                429, "Too Many Requests", f"too many wrong tokens from this client; retry in {wait} s",
+                **{"Retry-After": str(wait)},
+            )
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             refusals.reason("wrong bearer token" if header else "no Authorization header")
+            if header:
+                limits.token_limiter().record_failure(client)
             return _error(
                 401, "Unauthorized", "send Authorization: Bearer <HGW_ADMIN_TOKEN>", **{"WWW-Authenticate": "Bearer"}
             )

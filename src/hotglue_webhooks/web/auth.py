@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from flask import Flask, Request, session
+from flask import request as flask_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError
@@ -62,6 +63,12 @@ class SessionInterface(SecureCookieSessionInterface):
         if not app.secret_key:
             app.secret_key = self.signing_key()
         return super().open_session(app, request)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """``Secure`` whenever the request came over HTTPS (behind a proxy: its
+        ``X-Forwarded-Proto``, trusted with ``HGW_PROXY_FIX``), so the browser never sends
+        the session back over plain HTTP; plain-HTTP local use keeps working."""
+        return super().get_cookie_secure(app) or flask_request.is_secure
 
 
 def init_app(

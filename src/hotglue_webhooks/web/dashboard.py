@@ -19,6 +19,7 @@ import structlog
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
@@ -44,7 +45,7 @@ from hotglue_webhooks.storage.queries import (
     tenant_jobs,
     tenant_overview,
 )
-from hotglue_webhooks.web import auth, refusals
+from hotglue_webhooks.web import auth, limits, refusals
 from hotglue_webhooks.web.charts import hourly_chart
 from hotglue_webhooks.web.schemas import MAX_ID, TENANT, parse_when, text_problems
 from hotglue_webhooks.worker import reopen_event, reopen_events
@@ -98,9 +99,16 @@ def login() -> Any:
     if not auth.login_required(settings):
         return redirect(target)
     if request.method == "POST":
+        client = limits.client_of(request.remote_addr)
+        if (wait := limits.token_limiter().retry_after(client)) is not None:
+            refusals.logged()
+            log.warning("dashboard_login_limited", remote_addr=request.remote_addr, retry_after=wait)
+            page = _page("login.html", title="Log in", next=target, refused=False, retry_after=wait)
+            return page, 429, {"Retry-After": str(wait)}
         if auth.check_token(settings, request.form.get("token", "")):
             auth.log_in()
             return redirect(target)
+        limits.token_limiter().record_failure(client)
         refusals.logged()
         log.warning("dashboard_login_refused", remote_addr=request.remote_addr)
         return _page("login.html", title="Log in", next=target, refused=True), 401
@@ -358,14 +366,27 @@ def _refuse_replay(reason: str, back: str) -> Any:
 # -- rendering -------------------------------------------------------------------------
 
 
+def error_page(error: HTTPException) -> tuple[str, int]:
+    """Return the HTML error page for a browser's request the app refused (an unknown URL,
+    a wrong method) and its status code."""
+    return _page("error.html", title=error.name, message=error.description), error.code or 400
+
+
 def _page(template: str, **context: Any) -> str:
     runtime = _runtime()
     sessions = runtime.sessions
-    oldest = oldest_event(sessions)
+    # Before login a page shows nothing of the stored data: not the dead-action count, not
+    # the oldest event or the last purge (the login page, an error page).
+    shown = not auth.login_required(runtime.settings)
     return render_template(
         template,
-        dead_count=dead_action_count(sessions),
-        retention={"days": runtime.settings.retention_days, "oldest": oldest, "last_purge": last_purge(sessions)},
+        dead_count=dead_action_count(sessions) if shown else 0,
+        retention={
+            "days": runtime.settings.retention_days,
+            "oldest": oldest_event(sessions) if shown else None,
+            "last_purge": last_purge(sessions) if shown else None,
+            "shown": shown,
+        },
         login_enabled=bool(runtime.settings.admin_token),
         now=datetime.now(UTC),
         **context,

@@ -33,6 +33,15 @@ class ThreadWorker(GunicornThreadWorker):  # type: ignore[misc]
     linger runs on a small pool of its own. Everything else is gunicorn's.
     """
 
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        """Skip gunicorn's "No keepalived connections can be handled" warning, printed at
+        every start because ``worker_connections`` equals ``threads`` (see
+        :func:`gunicorn_options`). That is deliberate: a finished connection is closed, not
+        kept alive, so a process whose threads are all held stops accepting. ``keepalive``
+        still matters: it bounds how long an accepted connection may wait in the poller for
+        its first bytes (gunicorn 27's gthread), so it cannot be 0 to silence the warning."""
+
     def init_process(self) -> None:
         self.closing = ThreadPoolExecutor(max_workers=CLOSING_THREADS, thread_name_prefix="close")
         super().init_process()
@@ -63,6 +72,8 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "worker_connections": settings.web_threads,
         "timeout": 30,
         "graceful_timeout": 20,
+        # Seconds an accepted connection may wait for its first bytes; connections are not
+        # kept alive after a response (worker_connections == threads, see ThreadWorker).
         "keepalive": 5,
         "limit_request_line": 8190,
         "limit_request_fields": 100,
