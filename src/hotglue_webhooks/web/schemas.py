@@ -18,6 +18,7 @@ from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
     ACTION_DRY_RUN,
+    ACTION_NOT_NEEDED,
     ACTION_PENDING,
     ACTION_RETRYING,
     ACTION_RUNNING,
@@ -26,6 +27,7 @@ from hotglue_webhooks.storage.models import (
 
 ACTION_STATES = (
     ACTION_PENDING, ACTION_RUNNING, ACTION_RETRYING, ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED,
+    ACTION_NOT_NEEDED,
 )
 
 MAX_ID = 2**63 - 1
