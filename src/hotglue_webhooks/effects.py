@@ -96,8 +96,8 @@ class Effects:
         shows the post it would make if every step it watches failed.
         """
         if kind == SLACK_ACTION_FAILED:
-            steps = params.get("steps") or {}
-            kind, params = SLACK_POST, action_failed(params, {key: ("dead", "<its last error>") for key in steps}, None, None)
+            dead = {step["key"]: ("dead", "<its last error>") for step in params.get("steps") or []}
+            kind, params = SLACK_POST, action_failed(params, dead, None, None)
         if kind == SLACK_POST:
             return self.slack.post_message_request(
                 params["channel"], params["text"], params.get("blocks") or [], thread_ts=params.get("thread_ts")

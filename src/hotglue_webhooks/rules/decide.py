@@ -171,7 +171,11 @@ def _plan_failure_report(p: _Plan, added: Iterable[Action]) -> None:
     One report per rule and event (not one per action), so an outage of hundreds of
     tenants gives one message per event, paced like every other.
     """
-    steps = {a.key: p.watched[a.key] for a in added if a.kind in STATE_CHANGING_KINDS and a.key in p.watched}
+    # A list, not a mapping by key: the stored params are redacted by key name, and an
+    # action key can hold a secret-looking word (exact_token_401).
+    steps = [
+        {"key": a.key, **p.watched[a.key]} for a in added if a.kind in STATE_CHANGING_KINDS and a.key in p.watched
+    ]
     if not steps:
         return
     params = {
@@ -181,7 +185,7 @@ def _plan_failure_report(p: _Plan, added: Iterable[Action]) -> None:
         "flow_id": p.event.flow_id,
         "steps": steps,
     }
-    p.add(SLACK_ACTION_FAILED, p.key("slack:action_failed"), params, depends_on=tuple(steps))
+    p.add(SLACK_ACTION_FAILED, p.key("slack:action_failed"), params, depends_on=tuple(s["key"] for s in steps))
 
 
 # --- the plan being built ----------------------------------------------------------------

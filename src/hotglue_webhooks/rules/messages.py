@@ -310,10 +310,10 @@ def action_failed(
     dashboard's event page) when ``public_url`` is set, else named by its id ("this
     event" when None: a preview).
     """
-    steps: Mapping[str, Mapping[str, str]] = params.get("steps") or {}
+    steps: Sequence[Mapping[str, str]] = params.get("steps") or []
     failed, done = [], []
-    for key, step in steps.items():
-        state, error = outcomes.get(key, ("unknown", None))
+    for step in steps:
+        state, error = outcomes.get(step["key"], ("unknown", None))
         if state in ("dead", "skipped"):
             failed.append((step, state, error or "no error recorded"))
         elif state in ("done", "dry_run"):

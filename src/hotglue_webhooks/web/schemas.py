@@ -196,6 +196,13 @@ class EventSummary(Schema):
     state = fields.String(required=True, metadata={"description": "pending, processing, retrying or done"})
     attempts = fields.Integer(required=True)
     decision = fields.List(fields.String(), required=True, allow_none=True)
+    stale = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True when a newer end of another job of the tenant's flow was already processed: "
+            "the event changed nothing and opened no alert; the first decision note names that job"
+        },
+    )
     processed_at = _text()
 
 
