@@ -31,9 +31,9 @@ from hotglue_webhooks import metrics
 from hotglue_webhooks.clients.errors import PeerError
 from hotglue_webhooks.effects import ActionImpossible, Effects, Outcome
 from hotglue_webhooks.facts import facts_for_record, gather_facts
+from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, purge
-from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.rules import (
     SLACK_ACTION_FAILED, SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig,
     TerminalStage, decide, needed_facts,
@@ -447,8 +447,13 @@ class Worker:
         """
         rows = connection.execute(_DEPENDENCY_OUTCOMES, {"keys": step.depends_on}).all()
         mine = {row.idempotency_key: row for row in rows if row.event_id == run.claim.id}
-        if any(row.state not in ACTION_FINAL for row in mine.values()):
-            run.wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
+        open_ = [row for row in mine.values() if row.state not in ACTION_FINAL]
+        if open_:
+            # Look again when the first of them is retried, not every few seconds of an
+            # hour-long back-off.
+            retries = [row.next_attempt_at for row in open_ if row.next_attempt_at and row.next_attempt_at > now]
+            soon = now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)
+            run.wake.append(max(soon, min(retries)) if len(retries) == len(open_) else soon)
             return None
         if not any(row.state in (ACTION_DEAD, ACTION_SKIPPED) for row in mine.values()):
             self._end(connection, step, ACTION_NOT_NEEDED, now)
@@ -615,7 +620,8 @@ _DEPENDENCY_STATES = select(ActionRecord.idempotency_key, ActionRecord.state).wh
     ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True))
 )
 _DEPENDENCY_OUTCOMES = select(
-    ActionRecord.idempotency_key, ActionRecord.state, ActionRecord.last_error, ActionRecord.event_id
+    ActionRecord.idempotency_key, ActionRecord.state, ActionRecord.last_error, ActionRecord.event_id,
+    ActionRecord.next_attempt_at,
 ).where(ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True)))
 # Mark an action running and count the attempt, unless it ended meanwhile or the event's
 # lease is no longer held by ``owner``; [True] also records the request about to be sent.
