@@ -103,6 +103,13 @@ def test_a_late_plain_failure_opens_no_alert_and_the_api_says_stale(world: World
     assert answer["stale"] is True
     listed = world.receiver.client.get("/api/events?tenant=4821").get_json()
     assert {row["status"]: row["stale"] for row in listed["events"]} == {"SYNC_FAILED": True, "JOB_COMPLETED": False}
+    # The dashboard: one stale badge in the list (the late failure's row), the reason on its page.
+    listing = world.receiver.client.get("/").get_data(as_text=True)
+    badge = '<span class="badge muted" title="a newer job of this tenant\'s flow had already ended: nothing changed">stale</span>'
+    assert listing.count(badge) == 1
+    detail = world.receiver.client.get(f"/events/{late.id}").get_data(as_text=True)
+    assert "Stale: a newer job of this tenant's flow had already ended" in detail
+    assert "stale: job 4821/flows/Xk2pQ9aLm/jobs/2026/11/6/28/06/Ok9 (job_id Ok9) ended JOB_COMPLETED" in detail
 
 
 def test_an_earlier_failure_delivered_first_still_alerts_and_the_newer_success_resolves(world: World) -> None:
