@@ -176,6 +176,21 @@ def test_a_failed_link_is_reported_once_with_the_skipped_job_start(world: World)
     assert not any(w[1].endswith("/jobs") for w in world.writes())
 
 
+def test_a_job_start_that_dies_is_reported(world: World) -> None:
+    world.hotglue.fail_next(20, 400, match=f"POST /{ENV}/Xk2pQ9aLm/4821/jobs")
+    world.receiver.post("job_completed__full_sync")
+    settle(world)
+
+    event = stored(world, "JOB_COMPLETED", "4821")
+    assert world.texts()[-1] == (
+        ":x: A step after job Q7mZr of tenant 4821, flow Xk2pQ9aLm failed. Could not start job "
+        f"wh-Xk2pQ9aLm-shopify-{world.today} in flow Xk2pQ9aLm (dead): flow Xk2pQ9aLm has still not synced: no job of "
+        f'this receiver runs for it today. Last error: HotGlue 400 on POST /{ENV}/Xk2pQ9aLm/4821/jobs: '
+        '{"message": "Bad Request"}. Done: the schedule of flow Xk2pQ9aLm is ENABLED; optiply is linked in flow '
+        f"Xk2pQ9aLm. See {PUBLIC_URL}/events/{event.id}."
+    )
+
+
 def test_without_a_public_url_the_report_names_the_event(database_url: str) -> None:
     with FakeHotGlue(api_key=API_KEY) as hotglue, FakeSlack(token=TOKEN) as slack:
         world = World(database_url, hotglue, slack)
