@@ -140,6 +140,11 @@ def decide(
     ``facts`` is reported in the notes with its reason, looked up in
     ``facts.unavailable`` under ``"<fact>:<flow_id>"``, then ``"<fact>"``, then ``"*"``.
     Never raises on a well-typed event, whatever its payload holds.
+
+    An event older than ``facts.newest_terminal`` (see :func:`newer_job`) is stale: only
+    the buy-order report still applies, and the first note says so (:func:`is_stale`).
+    Each rule that plans a state-changing action also plans its ``slack.action_failed``
+    report, after its other actions.
     """
     plan = _Plan(event, facts, config, now, default_channel)
     matched = _matching_rules(event, config)
