@@ -24,6 +24,9 @@ _TERMINAL = or_(func.upper(Event.status) == "JOB_COMPLETED", func.upper(Event.st
 _QUERY = (
     select(Event.id, Event.s3_root, Event.job_id, Event.payload, Event.status, Event.last_updated)
     .where(
+        # order_group is the tenant (ingest): ix_events_order then walks the tenant's
+        # events from the newest back to the late one, instead of its whole history.
+        Event.order_group == bindparam("tenant"),
         Event.tenant == bindparam("tenant"),
         Event.flow_id == bindparam("flow_id"),
         Event.id != bindparam("event_id"),
