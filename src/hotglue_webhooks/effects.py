@@ -19,9 +19,11 @@ from hotglue_webhooks.rules import (
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
+    SLACK_ACTION_FAILED,
     SLACK_POST,
     SLACK_UPDATE,
 )
+from hotglue_webhooks.rules.messages import action_failed
 
 if TYPE_CHECKING:
     from hotglue_webhooks.runtime import Environment
@@ -90,8 +92,12 @@ class Effects:
         """Return the request ``execute`` would send, built and redacted, never sent.
 
         Reads nothing either: a link body shows which tenant-config section would go in.
-        Raises ActionImpossible for an unknown kind.
+        Raises ActionImpossible for an unknown kind. A ``slack.action_failed`` report
+        shows the post it would make if every step it watches failed.
         """
+        if kind == SLACK_ACTION_FAILED:
+            dead = {step["key"]: ("dead", "<its last error>") for step in params.get("steps") or []}
+            kind, params = SLACK_POST, action_failed(params, dead, None, None)
         if kind == SLACK_POST:
             return self.slack.post_message_request(
                 params["channel"], params["text"], params.get("blocks") or [], thread_ts=params.get("thread_ts")

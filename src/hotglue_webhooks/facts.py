@@ -13,7 +13,7 @@ from typing import Any
 from hotglue_webhooks.clients.errors import HotGlueError
 from hotglue_webhooks.clients.hotglue_api import HotGlueClient
 from hotglue_webhooks.redaction import Redactor
-from hotglue_webhooks.rules import FactNeeds, Facts, JobEvent, OpenAlert, Schedule
+from hotglue_webhooks.rules import FactNeeds, Facts, JobEvent, OpenAlert, Schedule, TerminalStage
 
 
 def gather_facts(
@@ -22,12 +22,14 @@ def gather_facts(
     hotglue: HotGlueClient | None,
     no_client_reason: str = "no HotGlue API key",
     open_alerts: Callable[[str, str], tuple[OpenAlert, ...]] | None = None,
+    newest_terminal: Callable[[], TerminalStage | None] | None = None,
 ) -> Facts:
     """Return the facts ``needs`` asks for about ``event``'s tenant.
 
     ``hotglue`` None means no reads are possible: every HotGlue need is listed in
     ``Facts.unavailable`` with ``no_client_reason``. ``open_alerts(tenant, flow_id)``
-    reads our own alert threads. Raises HotGlueError when a read fails transiently; a
+    reads our own alert threads, ``newest_terminal()`` our own newest end of another job of
+    the event's tenant and flow. Raises HotGlueError when a read fails transiently; a
     permanent failure of one read marks that fact unavailable.
     """
     if needs.empty:
@@ -36,12 +38,13 @@ def gather_facts(
     alerts: tuple[OpenAlert, ...] = ()
     if needs.open_alerts and open_alerts is not None and tenant and event.flow_id:
         alerts = open_alerts(tenant, event.flow_id)
+    newest = newest_terminal() if needs.newest_terminal and newest_terminal is not None else None
     unavailable: dict[str, str] = {}
     if hotglue is None or not env_id or not tenant:
         reason = no_client_reason if hotglue is None else "event has no env_id or tenant"
         for name in _need_names(needs):
             unavailable[name] = reason
-        return Facts(unavailable=unavailable, open_alerts=alerts)
+        return Facts(unavailable=unavailable, open_alerts=alerts, newest_terminal=newest)
 
     def read(name: str, call: Any, *args: Any) -> Any:
         try:
@@ -101,6 +104,7 @@ def gather_facts(
         source_state=source_state,
         unavailable=unavailable,
         open_alerts=alerts,
+        newest_terminal=newest,
     )
 
 
@@ -136,4 +140,16 @@ def facts_for_record(facts: Facts, redactor: Redactor) -> dict[str, Any]:
             {"thread_key": a.thread_key, "ts": a.ts, "count": a.count, "first_at": a.first_at.isoformat()}
             for a in facts.open_alerts
         ],
+        "newest_terminal": (
+            None
+            if facts.newest_terminal is None
+            else {
+                "event_id": facts.newest_terminal.event_id,
+                "s3_root": facts.newest_terminal.s3_root,
+                "job_id": facts.newest_terminal.job_id,
+                "status": facts.newest_terminal.status,
+                "last_updated": facts.newest_terminal.last_updated,
+                "start_time": facts.newest_terminal.start_time,
+            }
+        ),
     }

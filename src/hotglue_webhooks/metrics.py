@@ -48,7 +48,7 @@ INGEST_SECONDS = Histogram(
 )
 ACTION_OUTCOMES = Counter(
     "hgw_action_outcomes",
-    "Actions that ended, by kind and outcome (done, dry_run, dead, skipped).",
+    "Actions that ended, by kind and outcome (done, dry_run, dead, skipped, not_needed).",
     ["kind", "outcome"],
 )
 ACTION_RETRIES = Counter("hgw_action_retries", "Failed action attempts that will be retried.", ["kind"])
@@ -88,7 +88,7 @@ def _webhook_children(outcome: str, reason: str, status: str) -> tuple[Counter, 
 
 
 def count_action(kind: str, outcome: str) -> None:
-    """Count an action that ended (``done``, ``dry_run``, ``dead``, ``skipped``)."""
+    """Count an action that ended (``done``, ``dry_run``, ``dead``, ``skipped``, ``not_needed``)."""
     ACTION_OUTCOMES.labels(kind=kind, outcome=outcome).inc()
 
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     dry_run: bool = False
     """Record every action as ``dry_run`` with the request it would send; send nothing."""
     rules_file: Path | None = None
+    public_url: str | None = None
+    """The dashboard's public base URL (``https://hooks.example.com``): Slack messages link
+    to an event as ``{public_url}/events/{id}``; unset, they name the event id."""
 
     bind: str = "127.0.0.1:8000"
     """host:port the web process listens on."""
@@ -136,6 +139,15 @@ class Settings(BaseSettings):
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host, e.g. https://api.example.com")
         return value.strip()
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str) and any(c in value for c in "|<> "):
+            raise ValueError("must be a plain URL: no '|', '<', '>' or spaces (Slack's link syntax uses them)")
+        return cls._peer_url(value).rstrip("/")
 
     @field_validator("slack_channel")
     @classmethod

@@ -31,11 +31,14 @@ from hotglue_webhooks import metrics
 from hotglue_webhooks.clients.errors import PeerError
 from hotglue_webhooks.effects import ActionImpossible, Effects, Outcome
 from hotglue_webhooks.facts import facts_for_record, gather_facts
+from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, claim_slot, purge
 from hotglue_webhooks.rules import (
-    SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig, decide, needed_facts,
+    SLACK_ACTION_FAILED, SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig,
+    TerminalStage, decide, needed_facts,
 )
+from hotglue_webhooks.rules.messages import action_failed
 from hotglue_webhooks.settings import Settings
 from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.models import (
@@ -43,6 +46,7 @@ from hotglue_webhooks.storage.models import (
     ACTION_DONE,
     ACTION_DRY_RUN,
     ACTION_FINAL,
+    ACTION_NOT_NEEDED,
     ACTION_PENDING,
     ACTION_RETRYING,
     ACTION_RUNNING,
@@ -57,6 +61,7 @@ from hotglue_webhooks.storage.models import (
 )
 from hotglue_webhooks.storage.queue import LEASE_HELD, Claim, claim_next, release, renew
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
+from hotglue_webhooks.storage.stages import newest_terminal_stage
 
 if TYPE_CHECKING:
     from hotglue_webhooks.reconcile import Reconciler
@@ -66,7 +71,7 @@ RECONCILE_SLOT_KEY = "reconcile.last_pass"
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 
-SLACK_KINDS = (SLACK_POST, SLACK_UPDATE)
+SLACK_KINDS = (SLACK_POST, SLACK_UPDATE, SLACK_ACTION_FAILED)
 
 
 def pacing_key(params: Any) -> str:
@@ -284,8 +289,10 @@ class Worker:
         """Read the facts ``job`` needs from HotGlue and decide; execute nothing.
 
         ``order`` is the stored event's (``order_at``, id): our own alert threads count as
-        facts only when opened before it. ``connection`` reads them (default: one of its
-        own). Raises PeerError when a read fails transiently.
+        facts only when opened before it; without it (``explain`` of a file) the event's
+        ``last_updated`` places it. ``connection`` reads them and the newest end of another
+        job of the tenant's flow (default: one of its own). Raises PeerError when a read
+        fails transiently.
         """
         environment = self.environment(job.env_id)
         if environment.flagged:
@@ -297,7 +304,22 @@ class Worker:
             with connect(self.sessions) as own:
                 return open_alerts(own, tenant, flow_id, before=order)
 
-        facts = gather_facts(needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts)
+        def newest() -> TerminalStage | None:
+            if order is not None:
+                order_at, event_id = order
+            else:
+                parsed = parse_time(job.last_updated)
+                if parsed is None:
+                    return None
+                order_at, event_id = parsed, 0
+            if connection is not None:
+                return newest_terminal_stage(connection, job, event_id, order_at)
+            with connect(self.sessions) as own:
+                return newest_terminal_stage(own, job, event_id, order_at)
+
+        facts = gather_facts(
+            needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts, newest_terminal=newest
+        )
         return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
     def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> _Step | None:
@@ -402,13 +424,21 @@ class Worker:
         """Check the action's dependencies, reserve its Slack channel slot, and mark it
         running; return False when it does not run now (waiting, skipped, or ended by
         another worker meanwhile)."""
-        blocker = _dependency_state(connection, step.depends_on)
-        if blocker == "waiting":
-            run.wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
-            return False
-        if blocker == "failed":
-            self._end(connection, step, ACTION_SKIPPED, now, last_error="a step it depends on did not succeed")
-            return False
+        if step.kind == SLACK_ACTION_FAILED:
+            # It runs *because* a step it watches failed, so it has its own test.
+            report = self._failure_report(connection, run, step, now)
+            if report is None:
+                return False
+            # Sent (and paced, previewed, recorded) as the Slack post it now is.
+            step.kind, step.params = SLACK_POST, report
+        else:
+            blocker = _dependency_state(connection, step.depends_on)
+            if blocker == "waiting":
+                run.wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
+                return False
+            if blocker == "failed":
+                self._end(connection, step, ACTION_SKIPPED, now, last_error="a step it depends on did not succeed")
+                return False
         if step.kind in SLACK_KINDS and not self.effects.slack_dry_run:
             # Slack allows about one message per second per channel: the sender paces
             # itself (across all worker processes) rather than retrying into 429s. The
@@ -436,6 +466,32 @@ class Worker:
             return False
         step.attempts, step.state = attempts, ACTION_RUNNING
         return True
+
+    def _failure_report(
+        self, connection: Connection, run: _Run, step: _Step, now: datetime
+    ) -> dict[str, Any] | None:
+        """Return the Slack post of a ``slack.action_failed`` report when one of the
+        actions it watches ended dead or skipped; else None: waiting for them to end, or
+        (all succeeded) the report is ended ``not_needed``.
+
+        Only the event's own actions count: a watched key another event recorded (the
+        once-a-day job start) is that event's to report.
+        """
+        rows = connection.execute(_DEPENDENCY_OUTCOMES, {"keys": step.depends_on}).all()
+        mine = {row.idempotency_key: row for row in rows if row.event_id == run.claim.id}
+        open_ = [row for row in mine.values() if row.state not in ACTION_FINAL]
+        if open_:
+            # Look again when the first of them is retried, not every few seconds of an
+            # hour-long back-off.
+            retries = [row.next_attempt_at for row in open_ if row.next_attempt_at and row.next_attempt_at > now]
+            soon = now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS)
+            run.wake.append(max(soon, min(retries)) if len(retries) == len(open_) else soon)
+            return None
+        if not any(row.state in (ACTION_DEAD, ACTION_SKIPPED) for row in mine.values()):
+            self._end(connection, step, ACTION_NOT_NEEDED, now)
+            return None
+        outcomes = {key: (row.state, row.last_error) for key, row in mine.items()}
+        return action_failed(step.params, outcomes, run.claim.id, self.settings.public_url)
 
     def _renew(self, connection: Connection, run: _Run, now: datetime) -> bool:
         """Extend the event's lease; False (and ``run.lost``) when another worker owns it now."""
@@ -595,6 +651,10 @@ def _steps_to_run(connection: Connection, event_id: int) -> list[_Step]:
 _DEPENDENCY_STATES = select(ActionRecord.idempotency_key, ActionRecord.state).where(
     ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True))
 )
+_DEPENDENCY_OUTCOMES = select(
+    ActionRecord.idempotency_key, ActionRecord.state, ActionRecord.last_error, ActionRecord.event_id,
+    ActionRecord.next_attempt_at,
+).where(ActionRecord.idempotency_key.in_(bindparam("keys", expanding=True)))
 # Mark an action running and count the attempt, unless it ended meanwhile or the event's
 # lease is no longer held by ``owner``; [True] also records the request about to be sent.
 _MARK_RUNNING = {
@@ -682,7 +742,7 @@ def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime) 
         if event is None:
             return False
         for record in session.scalars(select(ActionRecord).where(ActionRecord.event_id == event_id)):
-            if record.state in (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING):
+            if record.state in (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING, ACTION_NOT_NEEDED):
                 record.state = ACTION_PENDING
                 record.attempts = 0
                 record.next_attempt_at = None

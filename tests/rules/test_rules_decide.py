@@ -11,6 +11,9 @@ import pytest
 from rules_support import example_config, make_event
 
 from hotglue_webhooks.rules import (
+    Action,
+    SLACK_ACTION_FAILED,
+    STATE_CHANGING_KINDS,
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
@@ -68,14 +71,23 @@ def slack(key: str, text: str, deps: tuple[str, ...] = ()) -> tuple[Any, ...]:
 
 
 def without_alerts(needs: FactNeeds) -> FactNeeds:
-    """Drop the open-alerts need (every completed or failed job of a tenant's flow asks for it)."""
-    return dataclasses.replace(needs, open_alerts=False)
+    """Drop the needs of our own records (every completed or failed job of a tenant's flow
+    asks for its open alerts and for the newest end of another job)."""
+    return dataclasses.replace(needs, open_alerts=False, newest_terminal=False)
 
 
 def outcome(decision: Decision) -> list[tuple[Any, ...]]:
-    """Return the actions as comparable tuples: Slack by channel and exact text, HotGlue by params."""
+    """Return the actions as comparable tuples: Slack by channel and exact text, HotGlue by params.
+
+    The failure reports are checked here and left out: each rule that plans a
+    state-changing action plans one report, right after its actions, watching exactly
+    those actions (their texts: test_failure_report_*).
+    """
+    assert_failure_reports(decision)
     rows: list[tuple[Any, ...]] = []
     for action in decision.actions:
+        if action.kind == SLACK_ACTION_FAILED:
+            continue
         if action.kind == SLACK_POST:
             assert set(action.params) - {"alert", "thread_ts"} == {"channel", "text", "blocks"}
             assert_valid_blocks(action.params)
@@ -85,6 +97,26 @@ def outcome(decision: Decision) -> list[tuple[Any, ...]]:
         else:
             rows.append((action.kind, action.key, action.depends_on, dict(action.params)))
     return rows
+
+
+def primary(decision: Decision) -> list[Action]:
+    """Return the actions but the failure reports (checked by :func:`assert_failure_reports`)."""
+    assert_failure_reports(decision)
+    return [action for action in decision.actions if action.kind != SLACK_ACTION_FAILED]
+
+
+def assert_failure_reports(decision: Decision) -> None:
+    changing: dict[str, list[str]] = {}
+    reports: dict[str, tuple[str, ...]] = {}
+    for action in decision.actions:
+        if action.kind in STATE_CHANGING_KINDS:
+            changing.setdefault(action.rule, []).append(action.key)
+        elif action.kind == SLACK_ACTION_FAILED:
+            assert action.rule not in reports, "one report per rule"
+            assert action.key.endswith(f"|{action.rule}|slack:action_failed")
+            assert [step["key"] for step in action.params["steps"]] == list(action.depends_on)
+            reports[action.rule] = action.depends_on
+    assert {rule: list(keys) for rule, keys in reports.items()} == changing
 
 
 def assert_valid_blocks(params: Any) -> None:
@@ -120,7 +152,8 @@ def test_failures_send_one_alert(name: str) -> None:
     key, text = FAILURE_TEXT[name]
     ev = make_event(name)
 
-    assert needed_facts(ev, config) == FactNeeds(open_alerts=True)  # to thread a repeat
+    # our own records: open alerts to thread a repeat, the newest other job to tell a late one
+    assert needed_facts(ev, config) == FactNeeds(open_alerts=True, newest_terminal=True)
     decision = decide(ev, Facts(), config, NOW, CHANNEL)
     assert outcome(decision) == [slack(f"{key}|failure_alert|slack", text)]
     alert = decision.actions[0].params["alert"]
@@ -257,7 +290,7 @@ def test_invalid_tenant_config_is_reported_and_blocks_the_job(tenant_config: Any
 
     decision = decide(make_event("job_completed__auto_sync"), facts, config, NOW, CHANNEL)
 
-    assert [a.kind for a in decision.actions] == [HOTGLUE_PUT_SCHEDULE, SLACK_POST, SLACK_POST]
+    assert [a.kind for a in primary(decision)] == [HOTGLUE_PUT_SCHEDULE, SLACK_POST, SLACK_POST]
     assert outcome(decision)[2] == slack(f"{AUTO}|full_sync|slack:tenant_config", text)
     assert decision.notes[-1] == "full_sync: no job triggered: the tenant config is invalid"
 
@@ -364,7 +397,7 @@ def test_exact_token_401_falls_back_to_the_events_flow() -> None:
 
     decision = decide(make_event("sync_failed__exact_token_401"), facts, config, NOW, CHANNEL)
 
-    assert [(a.kind, a.params.get("flow_id")) for a in decision.actions] == [
+    assert [(a.kind, a.params.get("flow_id")) for a in primary(decision)] == [
         (SLACK_POST, None),
         (HOTGLUE_PUT_SCHEDULE, "Rb7TnE4wz"),
         (SLACK_POST, None),
@@ -413,7 +446,7 @@ def test_export_report_with_only_the_token_401_also_turns_schedules_off() -> Non
 
     assert needed_facts(ev, config).linked_flows
     decision = decide(ev, facts, config, NOW, CHANNEL)
-    assert [(a.rule, a.kind) for a in decision.actions] == [
+    assert [(a.rule, a.kind) for a in primary(decision)] == [
         ("buy_order_report", SLACK_POST),
         ("exact_token_401", HOTGLUE_PUT_SCHEDULE),
         ("exact_token_401", SLACK_POST),
@@ -506,10 +539,10 @@ def test_duplicate_deliveries_share_keys_and_other_events_share_the_daily_job_ke
 
     assert [a.key for a in first.actions] == [a.key for a in again.actions]
     start_key = f"start_job|{ENV}|4821|{SOURCE}|shopify|2026-11-28"
-    assert first.actions[-1].key == other.actions[-1].key == start_key
-    assert {a.key for a in first.actions[:-1]}.isdisjoint(a.key for a in other.actions)
-    assert next_day.actions[-1].key == f"start_job|{ENV}|4821|{SOURCE}|shopify|2026-11-29"
-    assert next_day.actions[-1].params["body"]["job_name"] == "wh-Xk2pQ9aLm-shopify-2026-11-29"
+    assert primary(first)[-1].key == primary(other)[-1].key == start_key
+    assert {a.key for a in primary(first)[:-1]}.isdisjoint(a.key for a in other.actions)
+    assert primary(next_day)[-1].key == f"start_job|{ENV}|4821|{SOURCE}|shopify|2026-11-29"
+    assert primary(next_day)[-1].params["body"]["job_name"] == "wh-Xk2pQ9aLm-shopify-2026-11-29"
 
 
 def test_target_in_another_flow_gets_its_schedule_after_the_link() -> None:
@@ -627,7 +660,7 @@ def test_missing_link_config_skips_the_link_and_the_job() -> None:
 
     decision = decide(make_event("job_completed__incremental_named_full_sync"), facts, config, NOW, CHANNEL)
 
-    assert [a.kind for a in decision.actions] == [HOTGLUE_PUT_SCHEDULE, SLACK_POST]
+    assert [a.kind for a in primary(decision)] == [HOTGLUE_PUT_SCHEDULE, SLACK_POST]
     assert (
         decision.notes[-1]
         == "full_sync_marker: the tenant config has no apiCredentials object: optiply not linked"

@@ -53,7 +53,6 @@ def test_url_may_end_at_text_end_quote_or_bracket(text: str) -> None:
         "401 Client Error: Unauthorized for url: https://evil.com/start.exactonline.nl/api/oauth2/token",
         "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token/extra",
         "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/tokens",
-        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token?x=1",
         "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token.json",
         "401 Client Error: Unauthorized for url: https://start.exactonline.us/api/oauth2/token",
         "401 Client Error: Unauthorized for url: http://start.exactonline.nl/api/oauth2/token",
@@ -62,6 +61,71 @@ def test_url_may_end_at_text_end_quote_or_bracket(text: str) -> None:
     ],
 )
 def test_near_misses_do_not_match(text: str) -> None:
+    assert find_token_401(text, RULES) is None
+
+
+# The connectors' own words (REFERENCE §5): tap-exact and target-exact raise
+# RuntimeError(f"Failed OAuth login, response was '{response}'. {ex}") where ``ex`` is the
+# requests HTTPError, whose text carries the whole URL (a query included when the token
+# request sends its body as params) and, in some versions, more text after it.
+FAILED_LOGIN = "RuntimeError: Failed OAuth login, response was '{body}'. {error}"
+DEAD = "{'error': 'invalid_grant'}"
+OLD = "{'error': 'unauthorized_client', 'error_description': 'Old refresh token used.'}"
+
+
+def _login(error: str, body: str = OLD) -> str:
+    return FAILED_LOGIN.format(body=body, error=error)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_host"),
+    [
+        # tap-exact: the line after requests' HTTPError, and inside the RuntimeError.
+        (f"requests.exceptions.HTTPError: {LINE.format(tld='be')}\n\n{_login(LINE.format(tld='be'))}", "be"),
+        # the token URL followed by more text
+        (_login(f"{LINE.format(tld='nl')}: {DEAD}", body=DEAD), "nl"),
+        (f"{LINE.format(tld='de')}: {DEAD}", "de"),
+        # the token URL with a query: requests prints it whole
+        (_login(LINE.format(tld="nl") + "?refresh_token=REDACTED&grant_type=refresh_token"), "nl"),
+        (_login(LINE.format(tld="fr") + "?grant_type=refresh_token"), "fr"),
+        # target-exact logs the same words, then the export fails on them
+        (f"ERROR Failed OAuth login, response was '{DEAD}'. {LINE.format(tld='es')}\n", "es"),
+        (f"{LINE.format(tld='com')}. Please reconnect", "com"),
+        # the other country hosts, upper case as some proxies and logs print them
+        (_login(LINE.format(tld="co.uk").replace("start.exactonline.co.uk", "START.EXACTONLINE.CO.UK")), "co.uk"),
+        (_login(LINE.format(tld="be").replace("start.exactonline.be", "Start.ExactOnline.BE")), "be"),
+        (_login(LINE.format(tld="de").replace("/api/oauth2/token", "/API/OAuth2/Token") + ": x"), "de"),
+    ],
+)
+def test_real_connector_texts_match(text: str, expected_host: str) -> None:
+    found = find_token_401(text, RULES)
+
+    assert found is not None
+    assert found.lower() == LINE.format(tld=expected_host).lower()
+    assert "refresh_token" not in found and "?" not in found  # the query never leaves the text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # data endpoints, in the connectors' words
+        _login("401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/v1/123/current/Me"),
+        "401 Client Error: Unauthorized for url: https://START.EXACTONLINE.NL/API/V1/42/purchaseorder/PurchaseOrders",
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/v1/current/Me?$select=CurrentDivision",
+        # 400s on the token URL, with a query or more text
+        _login("400 Client Error: Bad Request for url: https://start.exactonline.nl/api/oauth2/token", body=DEAD),
+        "400 Client Error: Bad Request for url: https://start.exactonline.be/api/oauth2/token?refresh_token=x",
+        f"400 Client Error: Bad Request for url: https://start.exactonline.de/api/oauth2/token: {DEAD}",
+        # URLs that only start like the token path
+        _login("401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/tokenx"),
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/tokenx?refresh_token=x",
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token_v2: x",
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token-refresh",
+        "401 Client Error: Unauthorized for url: https://start.exactonline.nl/api/oauth2/token.json.",
+        "401 Client Error: Unauthorized for url: https://START.EXACTONLINE.NL/API/OAUTH2/TOKENX",
+    ],
+)
+def test_real_connector_near_misses_do_not_match(text: str) -> None:
     assert find_token_401(text, RULES) is None
 
 

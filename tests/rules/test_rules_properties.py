@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rules_support import load_payload
 
 from hotglue_webhooks.rules import (
+    SLACK_ACTION_FAILED,
     SLACK_POST,
     SLACK_UPDATE,
     FactNeeds,
@@ -20,7 +21,7 @@ from hotglue_webhooks.rules import (
     decide,
     needed_facts,
 )
-from hotglue_webhooks.rules.messages import SECTION_LIMIT, TEXT_LIMIT, blocks_text
+from hotglue_webhooks.rules.messages import SECTION_LIMIT, TEXT_LIMIT, action_failed, blocks_text
 
 CONFIG = RulesConfig.model_validate(
     {
@@ -91,14 +92,22 @@ def test_decide_never_raises_on_any_json_object(payload: dict[str, Any], known: 
     planned = {a.key for a in decision.actions}
     for action in decision.actions:
         assert set(action.depends_on) <= planned
-        if action.kind in (SLACK_POST, SLACK_UPDATE):
+        if action.kind == SLACK_ACTION_FAILED:
+            # Whatever the errors, the report posted fits Slack's limits.
+            keys = [step["key"] for step in action.params["steps"]]
+            assert keys == list(action.depends_on) and keys
+            posted = action_failed(action.params, {key: ("dead", "x" * 50_000) for key in keys}, 2**63 - 1, "https://h")
+            assert len(posted["text"]) <= TEXT_LIMIT
+            assert all(len(t) <= SECTION_LIMIT for t in blocks_text(posted["blocks"]))
+        elif action.kind in (SLACK_POST, SLACK_UPDATE):
             assert len(action.params["text"]) <= TEXT_LIMIT
             assert all(len(t) <= SECTION_LIMIT for t in blocks_text(action.params["blocks"]))
         else:
             assert action.params["env_id"] and action.params["tenant"] and action.params["flow_id"]
     if not decision.actions:
         # Only our own alert records may be read for an event that then matches no rule.
-        assert needs.empty or needs == FactNeeds(open_alerts=True) or decision.notes[0] != "no rule matched"
+        own_records = FactNeeds(open_alerts=needs.open_alerts, newest_terminal=needs.newest_terminal)
+        assert needs.empty or needs == own_records or decision.notes[0] != "no rule matched"
 
 
 def test_decide_is_deterministic() -> None:

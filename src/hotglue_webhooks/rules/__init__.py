@@ -1,7 +1,7 @@
 """Decide what a HotGlue job event means: pure functions, no I/O (see README.md here)."""
 
 from hotglue_webhooks.rules.config import RULE_NAMES, RulesConfig
-from hotglue_webhooks.rules.decide import NO_RULE_MATCHED, decide, needed_facts
+from hotglue_webhooks.rules.decide import NO_RULE_MATCHED, STALE, decide, is_stale, needed_facts
 from hotglue_webhooks.rules.model import (
     ACTION_KINDS,
     ALERT_OPEN,
@@ -11,6 +11,7 @@ from hotglue_webhooks.rules.model import (
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
+    SLACK_ACTION_FAILED,
     SLACK_POST,
     SLACK_UPDATE,
     Action,
@@ -20,6 +21,8 @@ from hotglue_webhooks.rules.model import (
     JobEvent,
     OpenAlert,
     Schedule,
+    STATE_CHANGING_KINDS,
+    TerminalStage,
 )
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "HOTGLUE_START_JOB",
     "NO_RULE_MATCHED",
     "RULE_NAMES",
+    "SLACK_ACTION_FAILED",
     "SLACK_POST",
     "SLACK_UPDATE",
     "Action",
@@ -42,7 +46,11 @@ __all__ = [
     "JobEvent",
     "OpenAlert",
     "RulesConfig",
+    "STALE",
+    "STATE_CHANGING_KINDS",
     "Schedule",
+    "TerminalStage",
     "decide",
+    "is_stale",
     "needed_facts",
 ]

@@ -207,7 +207,7 @@ class ExactRules(_Section):
     )
     """Hosts of Exact's token endpoint, one per country."""
     token_path: str = "/api/oauth2/token"
-    """Path of the token endpoint; the URL must end right after it."""
+    """Path of the token endpoint; the path must end right after it (a query may follow)."""
 
     @field_validator("token_path")
     @classmethod

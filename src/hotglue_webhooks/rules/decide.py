@@ -39,6 +39,7 @@ from hotglue_webhooks.rules.model import (
     HOTGLUE_START_JOB,
     PAIRS_SILENT,
     SILENCE_FINGERPRINT,
+    SLACK_ACTION_FAILED,
     SLACK_POST,
     SLACK_UPDATE,
     Action,
@@ -47,10 +48,18 @@ from hotglue_webhooks.rules.model import (
     Facts,
     JobEvent,
     OpenAlert,
+    STATE_CHANGING_KINDS,
+    TerminalStage,
 )
 from hotglue_webhooks.rules.tenant_config import config_problems
 
 NO_RULE_MATCHED = "no rule matched"
+STALE = "stale"
+"""The first word of the first note of a stale event's decision (see :func:`is_stale`)."""
+# What a stale event still does: say what its own job exported. Everything else changes
+# state (schedules, links, job starts) or opens or resolves an alert, and a late event of
+# an older job must not undo what a newer job's end already did (issue 15).
+_STALE_KEEPS = frozenset({BUY_ORDER_REPORT})
 JOB_COMPLETED = "JOB_COMPLETED"
 FULL_SYNC_TYPES = frozenset({"auto_sync", "full_sync"})
 INCREMENTAL_SYNC = "incremental_sync"
@@ -89,9 +98,41 @@ def needed_facts(event: JobEvent, config: RulesConfig) -> FactNeeds:
     Only the rules that apply to ``event`` ask; an event no rule applies to needs nothing.
     """
     needs = FactNeeds()
-    for name in _matching_rules(event, config):
+    matched = _matching_rules(event, config)
+    for name in matched:
         needs = _union(needs, RULES[name].needs(event, config))
+    if event.tenant and event.flow_id and any(name not in _STALE_KEEPS for name in matched):
+        needs = _union(needs, FactNeeds(newest_terminal=True))
     return needs
+
+
+def is_stale(notes: Iterable[str] | None) -> bool:
+    """Whether a stored decision (its notes) says the event was stale."""
+    first = next(iter(notes or ()), "")
+    return isinstance(first, str) and first.startswith(f"{STALE}:")
+
+
+def newer_job(event: JobEvent, newest: TerminalStage | None) -> TerminalStage | None:
+    """Return ``newest`` when it ends a different job after ``event``, else None.
+
+    "After" compares ``last_updated``, then ``start_time`` (ISO-8601, REFERENCE §2); an
+    event or stage without a readable ``last_updated`` is never judged stale, nor is a
+    stage of the event's own job (its stages out of order are another matter).
+    """
+    if newest is None:
+        return None
+    if event.s3_root and newest.s3_root == event.s3_root:
+        return None
+    mine, theirs = _parse_time(event.last_updated), _parse_time(newest.last_updated)
+    if mine is None or theirs is None:
+        return None
+    if theirs > mine:
+        return newest
+    if theirs == mine:
+        my_start, their_start = _parse_time(event.start_time), _parse_time(newest.start_time)
+        if my_start is not None and their_start is not None and their_start > my_start:
+            return newest
+    return None
 
 
 def decide(
@@ -105,15 +146,57 @@ def decide(
     ``facts`` is reported in the notes with its reason, looked up in
     ``facts.unavailable`` under ``"<fact>:<flow_id>"``, then ``"<fact>"``, then ``"*"``.
     Never raises on a well-typed event, whatever its payload holds.
+
+    An event older than ``facts.newest_terminal`` (see :func:`newer_job`) is stale: only
+    the buy-order report still applies, and the first note says so (:func:`is_stale`).
+    Each rule that plans a state-changing action also plans its ``slack.action_failed``
+    report, after its other actions.
     """
     plan = _Plan(event, facts, config, now, default_channel)
     matched = _matching_rules(event, config)
+    newer = newer_job(event, facts.newest_terminal)
+    if newer is not None:
+        plan.notes.append(_stale_note(event, newer))
+        matched = [name for name in matched if name in _STALE_KEEPS]
     for name in matched:
         plan.rule = name
+        start = len(plan.actions)
         RULES[name].plan(plan)
+        _plan_failure_report(plan, plan.actions[start:])
     if not plan.actions and not plan.notes:  # e.g. a success with no open alert to resolve
         return Decision(actions=(), notes=(NO_RULE_MATCHED, _why_no_rule(event, config)))
     return Decision(actions=tuple(plan.actions), notes=tuple(plan.notes))
+
+
+def _stale_note(event: JobEvent, newer: TerminalStage) -> str:
+    return (
+        f"{STALE}: job {newer.s3_root or newer.job_id or '?'} (job_id {newer.job_id or '?'}) ended "
+        f"{newer.status or '?'} at {newer.last_updated} (event {newer.event_id}), after this "
+        f"{event.status or 'stage'} at {event.last_updated}: no schedule change, link, job start or alert"
+    )
+
+
+def _plan_failure_report(p: _Plan, added: Iterable[Action]) -> None:
+    """Plan the Slack report that runs only if a state-changing action of this rule fails.
+
+    One report per rule and event (not one per action), so an outage of hundreds of
+    tenants gives one message per event, paced like every other.
+    """
+    # A list, not a mapping by key: the stored params are redacted by key name, and an
+    # action key can hold a secret-looking word (exact_token_401).
+    steps = [
+        {"key": a.key, **p.watched[a.key]} for a in added if a.kind in STATE_CHANGING_KINDS and a.key in p.watched
+    ]
+    if not steps:
+        return
+    params = {
+        "channel": p.config.channel_for(p.rule, p.default_channel),
+        "title": messages.action_failed_title(p.rule, p.event),
+        "tenant": p.event.tenant,
+        "flow_id": p.event.flow_id,
+        "steps": steps,
+    }
+    p.add(SLACK_ACTION_FAILED, p.key("slack:action_failed"), params, depends_on=tuple(s["key"] for s in steps))
 
 
 # --- the plan being built ----------------------------------------------------------------
@@ -130,6 +213,13 @@ class _Plan:
         self.rule = ""
         self.actions: list[Action] = []
         self.notes: list[str] = []
+        # What each state-changing action would change, for the report if it fails.
+        self.watched: dict[str, dict[str, str]] = {}
+
+    def watch(self, key: str, what: str, still_true: str, done: str) -> str:
+        """Say, for the failure report, what ``key`` does, what stays true if it fails, and what it did."""
+        self.watched.setdefault(key, {"what": what, "still_true": still_true, "done": done})
+        return key
 
     def key(self, what: str) -> str:
         """Return the idempotency key ``{event_key}|{rule}|{what}``."""
@@ -400,7 +490,8 @@ def _plan_exact_401(p: _Plan) -> None:
         # A schedule PUT needs an expression (REFERENCE §4); keep the tenant's own.
         expression = schedule.schedule_expression or p.config.schedules.default_expression
         body = {"schedule_expression": expression, "state": "DISABLED", **_v2_schedule_fields(event, flow_id)}
-        keys.append(p.hotglue(HOTGLUE_PUT_SCHEDULE, p.key(f"schedule:{flow_id}"), flow_id, body))
+        key = p.hotglue(HOTGLUE_PUT_SCHEDULE, p.key(f"schedule:{flow_id}"), flow_id, body)
+        keys.append(p.watch(key, *messages.schedule_step(flow_id, "DISABLED", schedule, known=True)))
         turned_off.append((flow_id, expression))
     p.note(
         f"Exact refused the refresh token ({line}); turning off {len(turned_off)} schedule(s)"
@@ -515,6 +606,7 @@ def _enable_schedule(
     expression = (previous.schedule_expression if previous else None) or default_expression
     body = {"schedule_expression": expression, "state": "ENABLED", **_v2_schedule_fields(p.event, flow_id)}
     key = p.hotglue(HOTGLUE_PUT_SCHEDULE, p.key(f"schedule:{flow_id}"), flow_id, body, depends_on)
+    p.watch(key, *messages.schedule_step(flow_id, "ENABLED", previous, known))
     if not known:
         p.note(
             f"schedule of flow {flow_id} unknown ({p.why('schedules', flow_id)}): "
@@ -571,6 +663,7 @@ def _plan_link(p: _Plan, link: TargetLink, target_flow: str, valid: bool | None,
             body,
             config_from=link.config_from,
         )
+        p.watch(link_key, *messages.link_step(link.target, target_flow))
         p.note(f"linking {link.target} in flow {target_flow} with the tenant config's {link.config_from}")
         if target_flow == p.event.flow_id:
             p.note(f"the schedule of flow {target_flow} is enabled above")
@@ -644,6 +737,7 @@ def _plan_trigger(p: _Plan, target_flow: str, link_key: str | None, valid: bool 
     key = f"start_job|{event.env_id}|{tenant}|{target_flow}|{event.tap}|{date}"
     body = {"tap": event.tap, "job_name": name}
     p.hotglue(HOTGLUE_START_JOB, key, target_flow, body, depends_on=(link_key,) if link_key else ())
+    p.watch(key, *messages.start_job_step(name, target_flow))
     p.note(f"starting job {name} in flow {target_flow}")
 
 
@@ -700,6 +794,7 @@ def _union(a: FactNeeds, b: FactNeeds) -> FactNeeds:
         linked_targets=a.linked_targets | b.linked_targets,
         source_state=a.source_state | b.source_state,
         open_alerts=a.open_alerts or b.open_alerts,
+        newest_terminal=a.newest_terminal or b.newest_terminal,
     )
 
 

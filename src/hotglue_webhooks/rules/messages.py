@@ -283,6 +283,110 @@ def buy_order_report(event: JobEvent, report: BuyOrderReport) -> SlackMessage:
     return _message(text, blocks)
 
 
+# --- a state-changing action that failed (issue 15) ------------------------------------
+# The step texts below are plain (not escaped): they are stored with the planned report
+# and escaped by action_failed when the report is posted.
+
+
+def schedule_step(
+    flow_id: str, state: str, previous: Schedule | None, known: bool
+) -> tuple[str, str, str]:
+    """Return (what, still true if it fails, done) for a schedule PUT to ``state`` of ``flow_id``.
+
+    ``previous`` is the schedule read before the PUT (None: none), ``known`` whether it was read.
+    """
+    verb = "turn off" if state == "DISABLED" else "enable"
+    if not known:
+        still = f"the schedule of flow {flow_id} is as it was (it could not be read before)"
+    elif previous is None:
+        still = f"flow {flow_id} still has no schedule"
+    elif previous.state:
+        still = f"the schedule of flow {flow_id} is still {previous.state}"
+    else:
+        still = f"the schedule of flow {flow_id} is as it was (its state was not reported)"
+    return f"{verb} the schedule of flow {flow_id}", still, f"the schedule of flow {flow_id} is {state}"
+
+
+def link_step(target: str, flow_id: str) -> tuple[str, str, str]:
+    """Return (what, still true if it fails, done) for linking ``target`` in ``flow_id``."""
+    return (
+        f"link {target} in flow {flow_id}",
+        f"{target} is still not linked in flow {flow_id}",
+        f"{target} is linked in flow {flow_id}",
+    )
+
+
+def start_job_step(job_name: str, flow_id: str) -> tuple[str, str, str]:
+    """Return (what, still true if it fails, done) for starting ``job_name`` in ``flow_id``."""
+    return (
+        f"start job {job_name} in flow {flow_id}",
+        f"flow {flow_id} has still not synced: no job of this receiver runs for it today",
+        f"job {job_name} started in flow {flow_id}",
+    )
+
+
+def action_failed_title(rule: str, event: JobEvent) -> str:
+    """Return the plain first line of the failure report of ``rule``'s actions for ``event``."""
+    where = f"tenant {event.tenant or 'unknown'}, flow {event.flow_id or 'unknown'}"
+    if rule == "exact_token_401":
+        return (
+            f"Exact Online refused the refresh token of {where}, and turning schedules off failed. "
+            "The customer must still reconnect Exact Online"
+        )
+    return f"A step after job {event.job_id or 'unknown'} of {where} failed"
+
+
+def action_failed(
+    params: Mapping[str, Any],
+    outcomes: Mapping[str, tuple[str, str | None]],
+    event_id: int | None,
+    public_url: str | None,
+) -> dict[str, Any]:
+    """Return the ``slack.post_message`` params of a planned ``slack.action_failed`` report.
+
+    ``params`` are the report's (``channel``, ``title``, ``tenant``, ``flow_id``, ``steps``);
+    ``outcomes[key]`` is each watched action's final (state, last error). Failed (``dead``
+    or ``skipped``) steps say what is still true and their last error; steps that worked
+    are listed as done. The event is linked as ``{public_url}/events/{event_id}`` (the
+    dashboard's event page) when ``public_url`` is set, else named by its id ("this
+    event" when None: a preview).
+    """
+    steps: Sequence[Mapping[str, str]] = params.get("steps") or []
+    failed, done = [], []
+    for step in steps:
+        state, error = outcomes.get(step["key"], ("unknown", None))
+        if state in ("dead", "skipped"):
+            failed.append((step, state, error or "no error recorded"))
+        elif state in ("done", "dry_run"):
+            done.append(step)
+    title = escape(str(params.get("title") or "A state-changing action failed"))
+    base = (public_url or "").rstrip("/")
+    ref_text = f"event {event_id}" if event_id is not None else "this event"
+    link = f"{base}/events/{event_id}" if base and event_id is not None else None
+    ref = f"<{link}|{ref_text}>" if link else ref_text
+    text = f":x: {title}."
+    for step, state, error in failed:
+        text += (
+            f" Could not {escape(step['what'])} ({state}): {escape(step['still_true'])}. "
+            f"Last error: {_v(error, _LINE_LIMIT)}."
+        )
+    if done:
+        text += " Done: " + "; ".join(escape(step["done"]) for step in done) + "."
+    text += f" See {link or ref_text}."
+    items = [
+        f"*Could not {escape(step['what'])}* ({state}): {escape(step['still_true'])}.\n"
+        f"Last error: {_code(error, _LINE_LIMIT)}"
+        for step, state, error in failed
+    ]
+    blocks = [_section(f":x: *{title}*"), _section(_bullets("*Still true*", items))]
+    if done:
+        blocks.append(_section(_bullets("*Done*", [escape(step["done"]) for step in done])))
+    tenant, flow_id = params.get("tenant"), params.get("flow_id")
+    blocks.append(_context(f"tenant {_v(tenant)} · flow {_v(flow_id)} · {ref}"))
+    message = _message(text, blocks)
+    return {**message.params(str(params.get("channel"))), **({"pace": params["pace"]} if params.get("pace") else {})}
+
+
 def telling_line(message: str | None) -> str | None:
     """Return the most telling line of HotGlue's ``message``: the last exception line of a traceback.
 

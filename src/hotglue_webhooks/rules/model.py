@@ -57,7 +57,23 @@ HOTGLUE_START_JOB = "hotglue.start_job"
 SLACK_UPDATE = "slack.update_message"
 """params: ``{"channel": str (Slack's channel id), "ts": str, "text": str, "blocks": list[dict]}``"""
 
-ACTION_KINDS = frozenset({SLACK_POST, SLACK_UPDATE, HOTGLUE_PUT_SCHEDULE, HOTGLUE_LINK_TARGET, HOTGLUE_START_JOB})
+SLACK_ACTION_FAILED = "slack.action_failed"
+"""A Slack report that runs only when a state-changing action it watches failed.
+
+params: ``{"channel": str, "title": str, "tenant": str, "flow_id": str, "steps": [{"key": str,
+"what": str, "still_true": str, "done": str}, ...]}``; ``depends_on`` lists the watched keys.
+The worker waits until every watched action ended; when one ended ``dead`` or
+``skipped`` it posts :func:`hotglue_webhooks.rules.messages.action_failed` (with each
+failed step's last error and a link to the event) as a ``slack.post_message``,
+otherwise the report ends ``not_needed``. Planned up front like every action, so it is
+keyed, recorded, paced, retried and sent at most once."""
+
+STATE_CHANGING_KINDS = frozenset({HOTGLUE_PUT_SCHEDULE, HOTGLUE_LINK_TARGET, HOTGLUE_START_JOB})
+"""Actions that change a tenant's HotGlue state: a failure of one is never silent."""
+
+ACTION_KINDS = frozenset(
+    {SLACK_POST, SLACK_UPDATE, SLACK_ACTION_FAILED, HOTGLUE_PUT_SCHEDULE, HOTGLUE_LINK_TARGET, HOTGLUE_START_JOB}
+)
 
 # A Slack action may carry ``params["alert"]`` = ``{"op": ..., "thread_key": str, ...}``:
 # after it succeeds the worker records the alert thread ("open": a new top-level alert,
@@ -198,6 +214,20 @@ class OpenAlert:
 
 
 @dataclass(frozen=True)
+class TerminalStage:
+    """The end (``JOB_COMPLETED`` or ``*_FAILED``) of another job of the same tenant and
+    flow, as our own event table holds it: ``event_id`` is our stored event, times are
+    HotGlue's ISO-8601 text as sent (REFERENCE §2)."""
+
+    event_id: int
+    s3_root: str | None
+    job_id: str | None
+    status: str | None
+    last_updated: str | None
+    start_time: str | None = None
+
+
+@dataclass(frozen=True)
 class FactNeeds:
     """What :func:`decide` will need to know about the tenant, by flow id.
 
@@ -213,11 +243,14 @@ class FactNeeds:
     source_state: frozenset[str] = frozenset()
     open_alerts: bool = False
     """The tenant's unresolved alerts on the event's flow (our own records, not HotGlue)."""
+    newest_terminal: bool = False
+    """The newest end of another job of the tenant's flow already processed (our own records)."""
 
     @property
     def empty(self) -> bool:
         return not (
             self.open_alerts
+            or self.newest_terminal
             or self.tenant_config
             or self.linked_flows
             or self.schedules_of_linked_flows
@@ -247,6 +280,9 @@ class Facts:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     open_alerts: tuple[OpenAlert, ...] = ()
     """Unresolved alerts of the event's tenant and flow, oldest first."""
+    newest_terminal: TerminalStage | None = None
+    """The newest terminal stage of *another* job of the event's tenant and flow that the
+    worker has processed (or is processing), no older than the event; None when none is."""
 
 
 @dataclass(frozen=True)

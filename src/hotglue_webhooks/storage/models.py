@@ -49,8 +49,9 @@ ACTION_DONE = "done"
 ACTION_DRY_RUN = "dry_run"
 ACTION_DEAD = "dead"
 ACTION_SKIPPED = "skipped"  # a dependency died, or the environment has no API key
+ACTION_NOT_NEEDED = "not_needed"  # a failure report whose watched actions all succeeded
 ACTION_SUCCEEDED = (ACTION_DONE, ACTION_DRY_RUN)
-ACTION_FINAL = (ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED)
+ACTION_FINAL = (ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED, ACTION_NOT_NEEDED)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotglue_webhooks.rules.decide import is_stale
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     EVENT_OPEN_STATES,
@@ -142,6 +143,7 @@ def event_summary(event: Event) -> dict[str, Any]:
         "state": event.state,
         "attempts": event.attempts,
         "decision": event.decision,
+        "stale": is_stale(event.decision),
         "processed_at": _time(event.processed_at),
         "source": event.source,
         "found_at": _time(event.found_at),

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
+from hotglue_webhooks.rules import is_stale
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
 from hotglue_webhooks.storage.reconciled import gap_per_day, latest_rhythms
@@ -435,6 +436,12 @@ def _status_tone(status: str | None) -> str:
     if status.endswith("_STARTED"):
         return "busy"
     return "muted"
+
+
+@blueprint.app_template_test("stale")
+def _stale(decision: Any) -> bool:
+    """``{% if row.decision is stale %}``: a late event of an older job (rules.is_stale)."""
+    return is_stale(decision)
 
 
 @blueprint.app_template_filter("last_line")

@@ -18,6 +18,7 @@ from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
     ACTION_DRY_RUN,
+    ACTION_NOT_NEEDED,
     ACTION_PENDING,
     ACTION_RETRYING,
     ACTION_RUNNING,
@@ -26,6 +27,7 @@ from hotglue_webhooks.storage.models import (
 
 ACTION_STATES = (
     ACTION_PENDING, ACTION_RUNNING, ACTION_RETRYING, ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED,
+    ACTION_NOT_NEEDED,
 )
 
 MAX_ID = 2**63 - 1
@@ -194,6 +196,13 @@ class EventSummary(Schema):
     state = fields.String(required=True, metadata={"description": "pending, processing, retrying or done"})
     attempts = fields.Integer(required=True)
     decision = fields.List(fields.String(), required=True, allow_none=True)
+    stale = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True when a newer end of another job of the tenant's flow was already processed: "
+            "the event changed nothing and opened no alert; the first decision note names that job"
+        },
+    )
     processed_at = _text()
     source = fields.String(
         required=True,
