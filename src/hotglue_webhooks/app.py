@@ -10,6 +10,10 @@ from werkzeug.exceptions import HTTPException
 from hotglue_webhooks.logs import configure_logging
 from hotglue_webhooks.runtime import Runtime
 from hotglue_webhooks.settings import Settings, load_settings
+from hotglue_webhooks.web import context
+from hotglue_webhooks.web.context import runtime_of
+
+__all__ = ["create_app", "runtime_of"]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -26,7 +30,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__)
     # Werkzeug refuses a longer body with 413 from Content-Length alone, before reading.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["hotglue_webhooks"] = runtime
+    context.init_app(app, runtime)
 
     from hotglue_webhooks.web import api, auth, dashboard, openapi, refusals, webhooks
 
@@ -54,8 +58,3 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     return app
 
-
-def runtime_of(app: Flask) -> Runtime:
-    """Return the Runtime the app was built with."""
-    runtime: Runtime = app.extensions["hotglue_webhooks"]
-    return runtime

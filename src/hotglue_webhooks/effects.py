@@ -24,7 +24,7 @@ from hotglue_webhooks.rules import (
 )
 
 if TYPE_CHECKING:
-    from hotglue_webhooks.runtime import Environment
+    from hotglue_webhooks.environment import Environment
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

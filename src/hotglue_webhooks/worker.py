@@ -59,7 +59,7 @@ from hotglue_webhooks.storage.queue import LEASE_HELD, Claim, claim_next, releas
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
 
 if TYPE_CHECKING:
-    from hotglue_webhooks.runtime import Environment
+    from hotglue_webhooks.environment import Environment
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 

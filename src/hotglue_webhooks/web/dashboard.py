@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import structlog
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 
@@ -45,6 +45,7 @@ from hotglue_webhooks.storage.queries import (
 )
 from hotglue_webhooks.web import auth, refusals
 from hotglue_webhooks.web.charts import hourly_chart
+from hotglue_webhooks.web.context import current_runtime as _runtime
 from hotglue_webhooks.web.schemas import MAX_ID, TENANT, parse_when, text_problems
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
@@ -57,12 +58,6 @@ PAGE_SIZE = 50
 JOBS_PER_PAGE = 20
 TIME_PRESETS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
 SYNC_TYPES = ("auto_sync", "full_sync", "incremental_sync")
-
-
-def _runtime() -> Any:
-    from hotglue_webhooks.app import runtime_of
-
-    return runtime_of(current_app)  # type: ignore[arg-type]
 
 
 # -- access ----------------------------------------------------------------------------
