@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.storage.models import (
@@ -20,11 +20,20 @@ from hotglue_webhooks.storage.models import (
     ActionRecord,
     Event,
 )
+from hotglue_webhooks.rules.decide import JOB_COMPLETED
+from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 
 MAX_PAGE = 500
 ANY_FAILURE = "*_FAILED"
 """The ``status`` filter value that matches every failure (HotGlue has no JOB_FAILED:
 a failed job ends on DISCOVER_, SYNC_, ETL_ or EXPORT_FAILED; REFERENCE.md §1)."""
+
+
+PROGRESS_STATUSES: tuple[str, ...] = tuple(
+    status for status in LIFECYCLE_STATUSES if status == "JOB_CREATED" or status.endswith(("_STARTED", "_SUCCESS"))
+)
+"""The stages that only say a job moves on (JOB_CREATED, ``*_STARTED``, ``*_SUCCESS``):
+what ``hide_progress`` leaves out. A job's outcome is JOB_COMPLETED or a ``*_FAILED``."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class EventFilter:
 
     ``status`` is a lifecycle status, or :data:`ANY_FAILURE` for every ``*_FAILED`` one.
     ``text`` matches, case-insensitively, a part of the job name or of HotGlue's message.
+    ``hide_progress`` leaves out the :data:`PROGRESS_STATUSES` (events without a status stay).
     """
 
     tenant: str | None = None
@@ -42,6 +52,7 @@ class EventFilter:
     until: datetime | None = None
     sync_type: str | None = None
     text: str | None = None
+    hide_progress: bool = False
 
 
 def _failed(column: Any) -> ColumnElement[bool]:
@@ -60,6 +71,8 @@ def _event_conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
         conditions.append(Event.status == filters.status)
     if filters.sync_type is not None:
         conditions.append(Event.sync_type == filters.sync_type)
+    if filters.hide_progress:
+        conditions.append(or_(Event.status.is_(None), Event.status.not_in(PROGRESS_STATUSES)))
     if filters.since is not None:
         conditions.append(Event.received_at >= filters.since)
     if filters.until is not None:
@@ -331,6 +344,90 @@ class Job:
     @property
     def failed(self) -> bool:
         return any((stage.status or "").endswith("_FAILED") for stage in self.stages)
+
+    @property
+    def outcome(self) -> str:
+        """Return ``"failed"`` (a ``*_FAILED`` stage), ``"completed"`` (JOB_COMPLETED) or
+        ``"running"`` (neither has arrived yet)."""
+        if self.failed:
+            return "failed"
+        if any(stage.status == JOB_COMPLETED for stage in self.stages):
+            return "completed"
+        return "running"
+
+    @property
+    def failed_stage(self) -> Event | None:
+        """Return the first ``*_FAILED`` stage, or None."""
+        return next((stage for stage in self.stages if (stage.status or "").endswith("_FAILED")), None)
+
+
+def _job_key() -> ColumnElement[str]:
+    return func.coalesce(Event.s3_root, literal("#") + cast(Event.id, String))
+
+
+def _stages_of(session: Session, keys: Sequence[str]) -> dict[str, list[Event]]:
+    """Return every stored stage of the jobs ``keys`` (an ``s3_root``, or ``#<id>`` for an
+    event without one), in the job's own time order (``order_at``: its ``last_updated``)."""
+    roots = [key for key in keys if not key.startswith("#")]
+    single = [int(key[1:]) for key in keys if key.startswith("#")]
+    grouped: dict[str, list[Event]] = {key: [] for key in keys}
+    # Two indexed lookups (ix_events_s3_root, the primary key) instead of one on an expression.
+    for where in ([Event.s3_root.in_(roots)] if roots else []) + ([Event.id.in_(single)] if single else []):
+        for event in session.scalars(select(Event).where(where)):
+            grouped[event.s3_root if event.s3_root is not None else f"#{event.id}"].append(event)
+    for stages in grouped.values():
+        stages.sort(key=lambda stage: (stage.order_at, stage.id))
+    return grouped
+
+
+JOB_SCAN = 1000
+
+
+def list_jobs(
+    sessions: sessionmaker[Session], filters: EventFilter, limit: int = 50, before_id: int | None = None
+) -> tuple[list[Job], int | None]:
+    """Return the jobs with an event matching ``filters``, newest first, at most ``limit``
+    (≤ 500), each with all its stored stages; and the cursor of the next page (or None).
+
+    A job's place is its newest matching event: the newest events are read by id, ``JOB_SCAN``
+    at a time (the primary key, newest first), until ``limit`` distinct jobs are seen, so a
+    page costs the same with 30 days of events. ``before_id`` is the cursor: only matching
+    events with a smaller id count, and a job already shown on a newer page is left out.
+    """
+    conditions = _event_conditions(filters)
+    limit = max(1, min(limit, MAX_PAGE))
+    keys: list[str] = []
+    seen: set[str] = set()
+    next_before: int | None = None
+    cursor = before_id
+    with sessions() as session:
+        while next_before is None:
+            query = select(Event.id, _job_key()).where(*conditions)
+            if cursor is not None:
+                query = query.where(Event.id < cursor)
+            rows = session.execute(query.order_by(Event.id.desc()).limit(JOB_SCAN)).all()
+            for event_id, key in rows:
+                if key in seen:
+                    continue
+                if len(keys) == limit:
+                    next_before = event_id + 1
+                    break
+                seen.add(key)
+                keys.append(key)
+            if len(rows) < JOB_SCAN:
+                break
+            cursor = rows[-1][0]
+        roots = [key for key in keys if not key.startswith("#")]
+        if before_id is not None and roots:
+            shown = set(
+                session.scalars(
+                    select(Event.s3_root).where(*conditions, Event.id >= before_id, Event.s3_root.in_(roots)).distinct()
+                )
+            )
+            keys = [key for key in keys if key not in shown]
+        grouped = _stages_of(session, keys)
+    jobs = [Job(s3_root=None if key.startswith("#") else key, stages=grouped[key]) for key in keys if grouped[key]]
+    return jobs, next_before
 
 
 def tenant_jobs(

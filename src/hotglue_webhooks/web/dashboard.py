@@ -39,12 +39,13 @@ from hotglue_webhooks.storage.queries import (
     job_events,
     list_actions,
     list_events,
+    list_jobs,
     queue_state,
     tenant_jobs,
     tenant_overview,
 )
 from hotglue_webhooks.web import auth, refusals
-from hotglue_webhooks.web.charts import hourly_chart
+from hotglue_webhooks.web.charts import CHART_SPANS, hourly_chart
 from hotglue_webhooks.web.context import current_runtime as _runtime
 from hotglue_webhooks.web.schemas import MAX_ID, TENANT, parse_when, text_problems
 from hotglue_webhooks.worker import reopen_event, reopen_events
@@ -119,9 +120,18 @@ class Filters:
     problems: list[str]
 
 
+# The list's display choices that live in the URL beside the filters: ``progress=hide``
+# leaves out the progress stages, ``view=jobs`` shows one row per job, ``chart=7d`` the
+# week. Anything else is the default (shown, events, 24 h).
+VIEWS = {"progress": ("hide",), "view": ("jobs",), "chart": tuple(CHART_SPANS)[1:]}
+
+
 def _event_filters(args: MultiDict[str, str]) -> Filters:
     names = ("tenant", "flow_id", "status", "sync_type", "since", "until", "q")
     values = {name: (args.get(name) or "").strip() for name in names}
+    for name, allowed in VIEWS.items():
+        value = (args.get(name) or "").strip()
+        values[name] = value if value in allowed else ""
     problems = []
     times: dict[str, datetime | None] = {}
     for name in ("since", "until"):
@@ -140,6 +150,7 @@ def _event_filters(args: MultiDict[str, str]) -> Filters:
             since=times["since"],
             until=times["until"],
             text=values["q"] or None,
+            hide_progress=values["progress"] == "hide",
         ),
         problems=problems,
     )
@@ -156,23 +167,35 @@ def events() -> Any:
     sessions = runtime.sessions
     filters = _event_filters(request.args)
     before = _cursor()
-    rows = list_events(sessions, filters.event_filter, limit=PAGE_SIZE + 1, before_id=before)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    jobs_view = filters.values["view"] == "jobs"
+    rows: list[Any]
+    if jobs_view:
+        rows, next_before = list_jobs(sessions, filters.event_filter, limit=PAGE_SIZE, before_id=before)
+        event_ids = [stage.id for job in rows for stage in job.stages]
+    else:
+        rows = list_events(sessions, filters.event_filter, limit=PAGE_SIZE + 1, before_id=before)
+        next_before = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+        rows = rows[:PAGE_SIZE]
+        event_ids = [row.id for row in rows]
     active: dict[str, Any] = {name: value for name, value in filters.values.items() if value}
     now = datetime.now(UTC)
     chart_filter = EventFilter(tenant=filters.event_filter.tenant, flow_id=filters.event_filter.flow_id)
+    chart_choice = filters.values["chart"] or next(iter(CHART_SPANS))
     return _page(
         "events.html",
         title="Events",
         rows=rows,
-        actions=action_states_for(sessions, [row.id for row in rows]),
+        jobs_view=jobs_view,
+        actions=action_states_for(sessions, event_ids),
         total=count_events(sessions, filters.event_filter),
         filters=filters,
         active=active,
-        older=url_for("dashboard.events", **active, before=rows[-1].id) if more else None,
+        older=url_for("dashboard.events", **active, before=next_before) if next_before else None,
         newest=url_for("dashboard.events", **active) if before else None,
-        chart=hourly_chart(hourly_counts(sessions, now, filters=chart_filter)),
+        chart=hourly_chart(hourly_counts(sessions, now, hours=CHART_SPANS[chart_choice], filters=chart_filter)),
+        chart_choice=chart_choice,
+        chart_spans=[(value, f"{hours} h" if hours <= 48 else f"{hours // 24} days") for value, hours in CHART_SPANS.items()],
+        chart_args={name: value for name, value in active.items() if name != "chart"},
         chart_scope=" · ".join(f"{k} {v}" for k, v in (("tenant", chart_filter.tenant), ("flow", chart_filter.flow_id)) if v),
         queue=queue_state(sessions, now),
         statuses=_choices(LIFECYCLE_STATUSES, distinct_values(sessions, "status")),
@@ -416,6 +439,11 @@ def _last_line(text: Any, width: int = 160) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[-1] if lines else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@blueprint.app_template_filter("without")
+def _without(args: dict[str, str], *names: str) -> dict[str, str]:
+    return {name: value for name, value in args.items() if name not in names}
 
 
 @blueprint.app_template_global("url_with")
