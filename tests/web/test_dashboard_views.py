@@ -1,0 +1,126 @@
+"""The dashboard for hundreds of tenants: progress stages hidden, one row per job, the
+24-hour chart, the tenants' sort and state, what jobs did, dead actions described."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from conftest import PAYLOAD_FILES, Receiver, payload
+from hotglue_webhooks.storage.queries import PROGRESS_STATUSES, EventFilter, HourCount, list_jobs
+from hotglue_webhooks.web.charts import hourly_chart
+from web.helpers import send, text_of
+from web.test_dashboard import ids_where, linked_events, page
+
+
+def stage(s3_root: str, status: str, minute: int, tenant: str = "4821", **fields: Any) -> dict[str, Any]:
+    """A shopify job's stage ``status`` at 06:``minute`` (its ``last_updated``)."""
+    base = payload("sync_failed__shopify_500")
+    body = {**base, "s3_root": s3_root, "status": status, "tenant": tenant,
+            "last_updated": f"2026-11-28T06:{minute:02d}:00+00:00", **fields}
+    if not status.endswith("_FAILED"):
+        body.pop("message", None)
+    return body
+
+
+def post(receiver: Receiver, *bodies: dict[str, Any]) -> list[int]:
+    ids = []
+    for body in bodies:
+        answer = receiver.post(body)
+        assert answer.status_code == 202, answer.json
+        ids.append(int(answer.json["id"]))
+    return ids
+
+
+def test_progress_statuses_are_the_lifecycle_stages_that_only_move_on() -> None:
+    assert PROGRESS_STATUSES == (
+        "JOB_CREATED", "DISCOVER_STARTED", "SYNC_STARTED", "SYNC_SUCCESS", "ETL_STARTED", "ETL_SUCCESS", "EXPORT_STARTED",
+    )
+
+
+def test_progress_hide_leaves_out_progress_stages_and_the_toggle_brings_them_back(receiver: Receiver) -> None:
+    created, started, failed, completed = post(
+        receiver,
+        stage("4821/a", "JOB_CREATED", 1), stage("4821/a", "SYNC_STARTED", 2),
+        stage("4821/a", "SYNC_FAILED", 3), stage("4821/b", "JOB_COMPLETED", 4),
+    )
+    everything = page(receiver, "/")
+    assert linked_events(everything) == [completed, failed, started, created]
+    assert 'href="/?progress=hide"' in everything and "Hide progress stages" in everything
+    hidden = page(receiver, "/?progress=hide")
+    assert linked_events(hidden) == [completed, failed]
+    assert "2 events match, newest first." in hidden
+    assert 'href="/"' in hidden and "Progress stages hidden · show" in hidden
+    # The filter form keeps it; so does the pager's link (the cursor keeps every filter).
+    assert '<input type="hidden" name="progress" value="hide">' in hidden
+    assert linked_events(page(receiver, "/?progress=maybe")) == [completed, failed, started, created]
+
+
+def test_the_job_view_shows_one_row_per_job_with_its_outcome_and_stages(receiver: Receiver) -> None:
+    post(
+        receiver,
+        stage("4821/failed", "JOB_CREATED", 1), stage("4821/failed", "SYNC_FAILED", 3),
+        stage("4821/done", "JOB_CREATED", 4), stage("4821/done", "JOB_COMPLETED", 9),
+        stage("4821/running", "SYNC_STARTED", 11), stage("4821/running", "JOB_CREATED", 10),
+    )
+    html = page(receiver, "/?view=jobs")
+    rows = re.findall(r"<tr class=\"[^\"]*\">(.*?)</tr>", html, re.S)
+    assert len(rows) == 3
+    outcomes = [re.findall(r'<span class="badge (\w+)">(failed at sync|completed|running)</span>', row) for row in rows]
+    assert outcomes == [[("busy", "running")], [("good", "completed")], [("bad", "failed at sync")]]
+    # Stages in the job's own time (last_updated), not in arrival order.
+    running = re.findall(r'<span class="badge \w+">([A-Z_]+)</span>', rows[0])
+    assert running == ["JOB_CREATED", "SYNC_STARTED"]
+    assert "RuntimeError" in rows[2] or "500" in rows[2]  # the failure's last line
+    # progress=hide still shows every stage of a job it keeps, and drops jobs with none left.
+    hidden = page(receiver, "/?view=jobs&progress=hide")
+    assert len(re.findall(r"<tr class=", hidden)) == 2 and "running</span>" not in hidden
+
+
+def test_job_pages_follow_the_cursor_without_repeating_a_job(receiver: Receiver) -> None:
+    for n in range(5):
+        post(receiver, stage(f"4821/{n}", "JOB_CREATED", n), stage(f"4821/{n}", "JOB_COMPLETED", n + 30))
+    # Job 0 gets a late stage: it is the newest job now, and must not show up again later.
+    post(receiver, stage("4821/0", "SYNC_SUCCESS", 20))
+    sessions = receiver.runtime.sessions
+    seen: list[str | None] = []
+    before = None
+    for _ in range(5):
+        jobs, before = list_jobs(sessions, EventFilter(), limit=2, before_id=before)
+        seen += [job.s3_root for job in jobs]
+        assert all(len(job.stages) == (3 if job.s3_root == "4821/0" else 2) for job in jobs)
+        if before is None:
+            break
+    assert seen == ["4821/0", "4821/4", "4821/3", "4821/2", "4821/1"]
+
+
+def test_the_chart_shows_24_hours_by_default_and_7_days_on_request(receiver: Receiver) -> None:
+    send(receiver, "sync_failed__shopify_500")
+    day = page(receiver, "/")
+    assert day.count('<rect class="hit"') == 24
+    assert "Events and failures per hour, last 24 hours" in day and 'href="/?chart=7d"' in day
+    week = page(receiver, "/?chart=7d&tenant=4821")
+    assert week.count('<rect class="hit"') == 168
+    assert "last 7 days" in week and 'href="/?tenant=4821"' in week  # back to 24 h, filters kept
+
+
+def test_a_day_label_near_the_right_edge_ends_at_its_tick() -> None:
+    start = datetime(2026, 12, 1, 2, tzinfo=UTC)  # the last midnight is 2 hours before the end
+    chart = hourly_chart([HourCount(hour=start + timedelta(hours=n), events=1, failures=0) for n in range(168)])
+    days = [tick for tick in chart.x_ticks if tick.label[0].isalpha()]
+    assert [tick.anchor for tick in days] == ["start"] * 6 + ["end"]
+    day = hourly_chart([HourCount(hour=start + timedelta(hours=n), events=1, failures=0) for n in range(24)])
+    assert [tick.label for tick in day.x_ticks][:3] == ["03:00", "06:00", "09:00"]
+    assert day.span == "24 hours" and chart.span == "7 days"
+
+
+@pytest.mark.parametrize(("status", "box"), [("SYNC_FAILED", "message-block"), ("JOB_COMPLETED", "message-plain")])
+def test_hotglues_message_is_an_error_box_only_on_a_failure(receiver: Receiver, status: str, box: str) -> None:
+    [event_id] = post(receiver, {**stage("4821/m", status, 5), "message": "Finished: 1841 products"})
+    html = page(receiver, f"/events/{event_id}")
+    assert f'<pre class="{box}">Finished: 1841 products</pre>' in html
+    other = "message-plain" if box == "message-block" else "message-block"
+    assert f'class="{other}"' not in html
