@@ -124,3 +124,38 @@ def test_hotglues_message_is_an_error_box_only_on_a_failure(receiver: Receiver, 
     assert f'<pre class="{box}">Finished: 1841 products</pre>' in html
     other = "message-plain" if box == "message-block" else "message-block"
     assert f'class="{other}"' not in html
+
+
+def tenant_rows(html: str) -> list[tuple[str, str]]:
+    """Return (tenant, state text) per row of the tenants page, in page order."""
+    rows = re.findall(r'<td><a href="/tenants/([^"]+)">.*?</a></td>\s*<td>(.*?)</td>', html, re.S)
+    return [(tenant, " ".join(re.sub(r"<[^>]+>", " ", state).split())) for tenant, state in rows]
+
+
+def test_tenants_say_still_failing_or_recovered_and_sort_by_failures_dead_and_last_failure(receiver: Receiver) -> None:
+    from web.helpers import kill_actions
+
+    post(
+        receiver,
+        # 1111 failed twice, then its flow completed: recovered (in the job's own time).
+        stage("1111/a", "SYNC_FAILED", 1, tenant="1111"), stage("1111/b", "SYNC_FAILED", 2, tenant="1111"),
+        stage("1111/c", "JOB_COMPLETED", 3, tenant="1111"),
+        # 2222 completed, then failed: still failing.
+        stage("2222/a", "JOB_COMPLETED", 1, tenant="2222"), stage("2222/b", "SYNC_FAILED", 2, tenant="2222"),
+    )
+    [quiet] = post(receiver, stage("3333/a", "JOB_COMPLETED", 1, tenant="3333", sync_type="full_sync"))
+    receiver.worker().drain()
+    kill_actions(receiver, quiet)
+    newest_first = page(receiver, "/tenants")
+    assert tenant_rows(newest_first) == [
+        ("3333", "no failure"), ("2222", "still failing flow Xk2pQ9aLm"), ("1111", "recovered flow Xk2pQ9aLm"),
+    ]
+    assert "1 still failing" in newest_first
+    assert [t for t, _ in tenant_rows(page(receiver, "/tenants?sort=failures"))] == ["1111", "2222", "3333"]
+    assert [t for t, _ in tenant_rows(page(receiver, "/tenants?sort=dead"))][0] == "3333"
+    assert [t for t, _ in tenant_rows(page(receiver, "/tenants?sort=last_failure"))] == ["2222", "1111", "3333"]
+    assert 'href="/tenants?sort=failures"' in newest_first
+    assert '<a class="sort" aria-sort="descending" href="/tenants?sort=dead">Dead actions ↓</a>' in page(
+        receiver, "/tenants?sort=dead"
+    )
+    assert tenant_rows(page(receiver, "/tenants?sort=bogus")) == tenant_rows(newest_first)

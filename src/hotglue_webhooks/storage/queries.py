@@ -495,6 +495,82 @@ def tenant_overview(
         ]
 
 
+@dataclass(frozen=True)
+class TenantState:
+    """Whether a tenant's flows are still failing: per flow, the newest outcome since a
+    moment (a ``*_FAILED`` stage, or JOB_COMPLETED), in the job's own time (``order_at``).
+
+    ``failing`` are the flows whose newest outcome is a failure, ``recovered`` those that
+    failed and completed since; ``dead_actions`` counts the tenant's dead actions (any age).
+    """
+
+    failing: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()
+    last_failure_at: datetime | None = None
+    dead_actions: int = 0
+
+    @property
+    def label(self) -> str:
+        """Return ``"still failing"``, ``"recovered"`` or ``""`` (no failure)."""
+        return "still failing" if self.failing else "recovered" if self.recovered else ""
+
+
+def tenant_states(sessions: sessionmaker[Session], since: datetime) -> dict[str, TenantState]:
+    """Return the :class:`TenantState` of every tenant with a failure since ``since`` or a
+    dead action. Two grouped queries: events by (tenant, flow) over the ``received_at``
+    index, dead actions over ``ix_actions_state``."""
+    is_failed = _failed(Event.status)
+    last_failed = func.max(case((is_failed, Event.order_at), else_=None))
+    last_completed = func.max(case((Event.status == JOB_COMPLETED, Event.order_at), else_=None))
+    last_failure_received = func.max(case((is_failed, Event.received_at), else_=None))
+    outcomes = (
+        select(Event.tenant, Event.flow_id, last_failed, last_completed, last_failure_received)
+        .where(Event.received_at >= since, Event.tenant.is_not(None))
+        .group_by(Event.tenant, Event.flow_id)
+        .having(last_failed.is_not(None))
+    )
+    dead = (
+        select(Event.tenant, func.count())
+        .select_from(ActionRecord)
+        .join(Event, Event.id == ActionRecord.event_id)
+        .where(ActionRecord.state == ACTION_DEAD, Event.tenant.is_not(None))
+        .group_by(Event.tenant)
+    )
+    failing: dict[str, list[str]] = {}
+    recovered: dict[str, list[str]] = {}
+    last_failure: dict[str, datetime] = {}
+    with sessions() as session:
+        for tenant, flow_id, failed_at, completed_at, received_at in session.execute(outcomes):
+            flow = flow_id or "–"
+            failed_at, completed_at, received_at = (_utc(value) for value in (failed_at, completed_at, received_at))
+            if completed_at is not None and failed_at is not None and completed_at > failed_at:
+                recovered.setdefault(tenant, []).append(flow)
+            else:
+                failing.setdefault(tenant, []).append(flow)
+            if received_at is not None and (tenant not in last_failure or received_at > last_failure[tenant]):
+                last_failure[tenant] = received_at
+        dead_counts: dict[str, int] = {tenant: int(count) for tenant, count in session.execute(dead) if tenant is not None}
+    return {
+        tenant: TenantState(
+            failing=tuple(sorted(failing.get(tenant, ()))),
+            recovered=tuple(sorted(recovered.get(tenant, ()))),
+            last_failure_at=last_failure.get(tenant),
+            dead_actions=dead_counts.get(tenant, 0),
+        )
+        for tenant in set(failing) | set(recovered) | set(dead_counts)
+    }
+
+
+def _utc(value: Any) -> datetime | None:
+    """Return a MAX(CASE …) of a UTC column as an aware datetime: the CASE loses the column
+    type, so SQLite answers its naive text and PostgreSQL an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # -- the chart, the queue ----------------------------------------------------------------
 
 

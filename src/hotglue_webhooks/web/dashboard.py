@@ -28,6 +28,7 @@ from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
     ActionFilter,
     EventFilter,
+    TenantState,
     action_event_ids,
     action_states_for,
     count_actions,
@@ -43,6 +44,7 @@ from hotglue_webhooks.storage.queries import (
     queue_state,
     tenant_jobs,
     tenant_overview,
+    tenant_states,
 )
 from hotglue_webhooks.web import auth, refusals
 from hotglue_webhooks.web.charts import CHART_SPANS, hourly_chart
@@ -244,15 +246,43 @@ def replay(event_id: int) -> Any:
 # -- tenants ---------------------------------------------------------------------------
 
 
+TENANT_SORTS = {
+    "last": "last event",
+    "failures": "failures",
+    "dead": "dead actions",
+    "last_failure": "last failure",
+}
+"""``/tenants?sort=``: the columns the tenants page sorts by, each descending."""
+
+
 @blueprint.get("/tenants")
 def tenants() -> Any:
+    sessions = _runtime().sessions
     search = (request.args.get("q") or "").strip()
+    sort = request.args.get("sort") or "last"
+    if sort not in TENANT_SORTS:
+        sort = "last"
     since = datetime.now(UTC) - timedelta(days=7)
+    rows = tenant_overview(sessions, since=since, search=search or None)
+    states = tenant_states(sessions, since)
+    never = datetime.min.replace(tzinfo=UTC)
+    keys = {
+        "failures": lambda row: (row.failures, row.last_received_at),
+        "dead": lambda row: (states.get(row.tenant, TenantState()).dead_actions, row.failures),
+        "last_failure": lambda row: (states.get(row.tenant, TenantState()).last_failure_at or never, row.failures),
+    }
+    if sort in keys:
+        rows = sorted(rows, key=keys[sort], reverse=True)
     return _page(
         "tenants.html",
         title="Tenants",
-        rows=tenant_overview(_runtime().sessions, since=since, search=search or None),
+        rows=rows,
+        states=states,
+        blank=TenantState(),
         search=search,
+        sort=sort,
+        sorts=TENANT_SORTS,
+        still_failing=sum(1 for row in rows if states.get(row.tenant, TenantState()).failing),
     )
 
 
