@@ -159,3 +159,48 @@ def test_tenants_say_still_failing_or_recovered_and_sort_by_failures_dead_and_la
         receiver, "/tenants?sort=dead"
     )
     assert tenant_rows(page(receiver, "/tenants?sort=bogus")) == tenant_rows(newest_first)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "key", "said"),
+    [
+        ("hotglue.put_schedule",
+         {"flow_id": "Rb7TnE4wz", "tenant": "3310", "body": {"schedule_expression": "cron(0 */6 * * ? *)", "state": "DISABLED"}},
+         "k|exact_token_401|schedule:Rb7TnE4wz",
+         "Disable the schedule of flow Rb7TnE4wz for tenant 3310 (cron(0 */6 * * ? *))"),
+        ("hotglue.put_schedule",
+         {"flow_id": "Xk2pQ9aLm", "tenant": "4821", "body": {"schedule_expression": "rate(1 hour)", "state": "ENABLED"}},
+         "k|full_sync|schedule:Xk2pQ9aLm",
+         "Enable the schedule of flow Xk2pQ9aLm for tenant 4821 (rate(1 hour))"),
+        ("hotglue.link_target",
+         {"flow_id": "Vd3HsW8qc", "tenant": "4821", "body": {"{config}": 1}, "config_from": "optiply"},
+         "k|full_sync|link:Vd3HsW8qc:target-optiply",
+         "Link target target-optiply in flow Vd3HsW8qc for tenant 4821 (config from optiply)"),
+        ("hotglue.start_job",
+         {"flow_id": "Vd3HsW8qc", "tenant": "4821", "body": {"tap": "shopify", "job_name": "wh-Vd3HsW8qc-shopify-2026-12-07"}},
+         "start_job|…",
+         "Start job wh-Vd3HsW8qc-shopify-2026-12-07 (tap shopify) in flow Vd3HsW8qc for tenant 4821"),
+        ("slack.post_message", {"channel": "#hotglue-webhooks", "text": ":x: SYNC_FAILED for 4821\nmore"}, "k|failure_alert|slack",
+         "Post to #hotglue-webhooks: “:x: SYNC_FAILED for 4821…”"),
+        ("slack.update_message", {"channel": "C123", "ts": "1.2", "text": "3 times"}, "k",
+         "Update Slack message 1.2 in C123: “3 times”"),
+        ("hotglue.put_schedule", {"body": "not an object"}, "k", "Set to ? the schedule of flow ? for tenant ? (?)"),
+        ("something.new", {}, "k", "something.new"),
+    ],
+)
+def test_an_action_says_what_it_does(kind: str, params: dict[str, Any], key: str, said: str) -> None:
+    from hotglue_webhooks.web.describe import describe_action
+
+    assert describe_action(kind, params, key) == said
+
+
+def test_the_dead_actions_page_says_what_each_action_would_do(receiver: Receiver) -> None:
+    from web.helpers import kill_actions
+
+    [event_id] = send(receiver, "job_completed__full_sync")
+    receiver.worker().drain()
+    kill_actions(receiver, event_id)
+    html = page(receiver, "/dead")
+    assert re.search(r"Enable the schedule of flow Xk2pQ9aLm for tenant 4821 \(\S.*?\)<br>", html)
+    assert "Post to #hotglue-webhooks: “" in html
+    assert "<th>What it would do</th>" in html

@@ -49,6 +49,7 @@ from hotglue_webhooks.storage.queries import (
 from hotglue_webhooks.web import auth, refusals
 from hotglue_webhooks.web.charts import CHART_SPANS, hourly_chart
 from hotglue_webhooks.web.context import current_runtime as _runtime
+from hotglue_webhooks.web.describe import describe_action
 from hotglue_webhooks.web.schemas import MAX_ID, TENANT, parse_when, text_problems
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
@@ -469,6 +470,11 @@ def _last_line(text: Any, width: int = 160) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[-1] if lines else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@blueprint.app_template_filter("describe")
+def _describe(action: Any) -> str:
+    return describe_action(action.kind, action.params, action.idempotency_key)
 
 
 @blueprint.app_template_filter("without")
