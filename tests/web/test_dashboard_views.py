@@ -204,3 +204,21 @@ def test_the_dead_actions_page_says_what_each_action_would_do(receiver: Receiver
     assert re.search(r"Enable the schedule of flow Xk2pQ9aLm for tenant 4821 \(\S.*?\)<br>", html)
     assert "Post to #hotglue-webhooks: “" in html
     assert "<th>What it would do</th>" in html
+
+
+def test_the_tenant_page_says_what_a_successful_job_did_and_shows_hotglues_times(receiver: Receiver) -> None:
+    body = {**payload("job_completed__full_sync"), "start_time": "2026-11-28T06:04:59.500000+00:00"}
+    late_created = {**body, "status": "JOB_CREATED", "last_updated": "2026-11-28T06:05:00.000000+00:00"}
+    post(receiver, body, late_created)  # JOB_CREATED arrives after JOB_COMPLETED
+    receiver.worker().drain()
+    html = page(receiver, "/tenants/4821")
+    assert "5 done" not in html and "dry_run</span>" not in html
+    did = re.findall(r'<ul class="did">(.*?)</ul>', html, re.S)
+    assert len(did) == 1
+    lines = [" ".join(re.sub(r"<[^>]+>", " ", line).split()) for line in re.findall(r"<li>(.*?)</li>", did[0], re.S)]
+    assert lines[0].startswith("dry run, would: Enable the schedule of flow Xk2pQ9aLm for tenant 4821 (")
+    assert any(line.startswith("dry run, would: Post to #hotglue-webhooks: “") for line in lines)
+    # HotGlue's own times beside the receipt, and the stages in the job's time order.
+    assert "job started 2026-11-28 06:04:59 · last updated 2026-11-28 06:09:41 (HotGlue's times)" in html
+    stages = re.findall(r'<ol class="stages">(.*?)</ol>', html, re.S)[0]
+    assert re.findall(r'<span class="badge \w+">([A-Z_]+)</span>', stages) == ["JOB_CREATED", "JOB_COMPLETED"]

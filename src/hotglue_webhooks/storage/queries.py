@@ -298,6 +298,22 @@ def action_states_for(sessions: sessionmaker[Session], event_ids: Sequence[int])
     return result
 
 
+def actions_for(sessions: sessionmaker[Session], event_ids: Sequence[int]) -> dict[int, list[ActionRecord]]:
+    """Return, for each of ``event_ids`` that has actions, its actions in decision order."""
+    if not event_ids:
+        return {}
+    query = (
+        select(ActionRecord)
+        .where(ActionRecord.event_id.in_(list(event_ids)))
+        .order_by(ActionRecord.event_id, ActionRecord.position)
+    )
+    result: dict[int, list[ActionRecord]] = {}
+    with sessions() as session:
+        for action in session.scalars(query):
+            result.setdefault(action.event_id, []).append(action)
+    return result
+
+
 def job_events(sessions: sessionmaker[Session], tenant: str | None, s3_root: str) -> list[Event]:
     """Return every stored stage of one job, in lifecycle order (``tenant`` narrows the
     search to that tenant's index range)."""

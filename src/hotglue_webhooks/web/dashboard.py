@@ -23,13 +23,14 @@ from werkzeug.datastructures import MultiDict
 from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
-from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.models import ACTION_DEAD, ACTION_SUCCEEDED, EVENT_OPEN_STATES
 from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
     ActionFilter,
     EventFilter,
     TenantState,
     action_event_ids,
+    actions_for,
     action_states_for,
     count_actions,
     count_events,
@@ -308,6 +309,8 @@ def tenant(tenant: str) -> Any:
         tenant=tenant,
         jobs=jobs,
         actions=action_states_for(sessions, event_ids),
+        done=actions_for(sessions, event_ids),
+        succeeded=ACTION_SUCCEEDED,
         older=url_for("dashboard.tenant", tenant=tenant, before=max(s.id for s in jobs[-1].stages)) if more else None,
         newest=url_for("dashboard.tenant", tenant=tenant) if before else None,
     )
@@ -470,6 +473,25 @@ def _last_line(text: Any, width: int = 160) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[-1] if lines else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@blueprint.app_template_filter("job_time")
+def _job_time(value: Any) -> str:
+    """Return a HotGlue time (ISO 8601 text, e.g. ``start_time``) as ``YYYY-MM-DD HH:MM:SS``
+    UTC, or the text as sent when it is not one."""
+    if not isinstance(value, str) or not value:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value[:40]
+    return _when(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+@blueprint.app_template_filter("succeeded_actions")
+def _succeeded_actions(stages: list[Any], actions: dict[int, list[Any]]) -> list[Any]:
+    """Return the done (or dry-run) actions of a job's stages, in stage then decision order."""
+    return [action for stage in stages for action in actions.get(stage.id, []) if action.state in ACTION_SUCCEEDED]
 
 
 @blueprint.app_template_filter("describe")
