@@ -222,3 +222,15 @@ def test_the_tenant_page_says_what_a_successful_job_did_and_shows_hotglues_times
     assert "job started 2026-11-28 06:04:59 · last updated 2026-11-28 06:09:41 (HotGlue's times)" in html
     stages = re.findall(r'<ol class="stages">(.*?)</ol>', html, re.S)[0]
     assert re.findall(r'<span class="badge \w+">([A-Z_]+)</span>', stages) == ["JOB_CREATED", "JOB_COMPLETED"]
+
+
+def test_the_api_takes_progress_hide_too_and_documents_it(receiver: Receiver) -> None:
+    created, failed = post(receiver, stage("4821/a", "JOB_CREATED", 1), stage("4821/a", "SYNC_FAILED", 3))
+    answer = receiver.client.get("/api/events?progress=hide")
+    assert answer.status_code == 200 and [e["id"] for e in answer.json["events"]] == [str(failed)]
+    assert len(receiver.client.get("/api/tenants/4821/events?progress=show").json["events"]) == 2
+    refused = receiver.client.get("/api/events?progress=maybe")
+    assert refused.status_code == 400 and "progress" in text_of(refused)
+    document = receiver.client.get("/openapi.json").json
+    names = [p["name"] for p in document["paths"]["/api/events"]["get"]["parameters"]]
+    assert "progress" in names

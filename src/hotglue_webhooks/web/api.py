@@ -81,6 +81,7 @@ def _event_page(args: dict[str, Any], tenant: str | None) -> Response:
         since=args.get("since"),
         until=args.get("until"),
         text=args.get("q"),
+        hide_progress=args.get("progress") == "hide",
     )
     limit = args["limit"]
     rows = list_events(_runtime().sessions, filters, limit=limit, before_id=args.get("cursor"))
