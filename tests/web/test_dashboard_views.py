@@ -215,13 +215,19 @@ def test_the_tenant_page_says_what_a_successful_job_did_and_shows_hotglues_times
     assert "5 done" not in html and "dry_run</span>" not in html
     did = re.findall(r'<ul class="did">(.*?)</ul>', html, re.S)
     assert len(did) == 1
-    lines = [" ".join(re.sub(r"<[^>]+>", " ", line).split()) for line in re.findall(r"<li>(.*?)</li>", did[0], re.S)]
+    lines = [" ".join(re.sub(r"<[^>]+>", " ", line).split()) for line in re.findall(r"<li[^>]*>(.*?)</li>", did[0], re.S)]
     assert lines[0].startswith("dry run, would: Enable the schedule of flow Xk2pQ9aLm for tenant 4821 (")
     assert any(line.startswith("dry run, would: Post to #hotglue-webhooks: “") for line in lines)
     # HotGlue's own times beside the receipt, and the stages in the job's time order.
     assert "job started 2026-11-28 06:04:59 · last updated 2026-11-28 06:09:41 (HotGlue's times)" in html
     stages = re.findall(r'<ol class="stages">(.*?)</ol>', html, re.S)[0]
     assert re.findall(r'<span class="badge \w+">([A-Z_]+)</span>', stages) == ["JOB_CREATED", "JOB_COMPLETED"]
+    # An action that died says so, with what it did not do.
+    from web.helpers import kill_actions
+
+    kill_actions(receiver, min(linked_events(html)))
+    dead = page(receiver, "/tenants/4821")
+    assert re.search(r'<li class="bad"><span class="state">dead, did not:</span> <a [^>]+>Enable the schedule of flow Xk2pQ9aLm', dead)
 
 
 def test_the_api_takes_progress_hide_too_and_documents_it(receiver: Receiver) -> None:

@@ -23,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from hotglue_webhooks import metrics
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
-from hotglue_webhooks.storage.models import ACTION_DEAD, ACTION_SUCCEEDED, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
 from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
     ActionFilter,
@@ -310,7 +310,6 @@ def tenant(tenant: str) -> Any:
         jobs=jobs,
         actions=action_states_for(sessions, event_ids),
         done=actions_for(sessions, event_ids),
-        succeeded=ACTION_SUCCEEDED,
         older=url_for("dashboard.tenant", tenant=tenant, before=max(s.id for s in jobs[-1].stages)) if more else None,
         newest=url_for("dashboard.tenant", tenant=tenant) if before else None,
     )
@@ -488,10 +487,10 @@ def _job_time(value: Any) -> str:
     return _when(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-@blueprint.app_template_filter("succeeded_actions")
-def _succeeded_actions(stages: list[Any], actions: dict[int, list[Any]]) -> list[Any]:
-    """Return the done (or dry-run) actions of a job's stages, in stage then decision order."""
-    return [action for stage in stages for action in actions.get(stage.id, []) if action.state in ACTION_SUCCEEDED]
+@blueprint.app_template_filter("job_actions")
+def _job_actions(stages: list[Any], actions: dict[int, list[Any]]) -> list[Any]:
+    """Return the actions of a job's stages, in stage then decision order."""
+    return [action for stage in stages for action in actions.get(stage.id, [])]
 
 
 @blueprint.app_template_filter("describe")
