@@ -240,3 +240,11 @@ def test_the_api_takes_progress_hide_too_and_documents_it(receiver: Receiver) ->
     document = receiver.client.get("/openapi.json").json
     names = [p["name"] for p in document["paths"]["/api/events"]["get"]["parameters"]]
     assert "progress" in names
+
+
+def test_the_event_page_lists_the_jobs_stages_in_hotglues_time(receiver: Receiver) -> None:
+    failed, created = post(receiver, stage("4821/e", "SYNC_FAILED", 9), stage("4821/e", "JOB_CREATED", 1))
+    html = page(receiver, f"/events/{failed}")
+    stages = re.findall(r'<ol class="stages">(.*?)</ol>', html, re.S)[0]
+    assert re.findall(r'<span class="badge \w+">([A-Z_]+)</span>', stages) == ["JOB_CREATED", "SYNC_FAILED"]
+    assert re.findall(r'>(\d\d:\d\d:\d\d)</span>', stages) == ["06:01:00", "06:09:00"]
