@@ -13,6 +13,10 @@ from hotglue_webhooks.display import escape_invisible
 from hotglue_webhooks.logs import configure_logging
 from hotglue_webhooks.runtime import Runtime
 from hotglue_webhooks.settings import Settings, load_settings
+from hotglue_webhooks.web import context
+from hotglue_webhooks.web.context import runtime_of
+
+__all__ = ["create_app", "runtime_of"]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -31,7 +35,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.jinja_options = {**app.jinja_options, "finalize": _shown}
     # Werkzeug refuses a longer body with 413 from Content-Length alone, before reading.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["hotglue_webhooks"] = runtime
+    context.init_app(app, runtime)
     if settings.proxy_fix:
         # Only behind that many proxies: otherwise any client could claim an address or HTTPS.
         n = settings.proxy_fix
@@ -88,9 +92,3 @@ def _shown(value: object) -> object:
     if isinstance(value, str):
         return escape_invisible(value)
     return value
-
-
-def runtime_of(app: Flask) -> Runtime:
-    """Return the Runtime the app was built with."""
-    runtime: Runtime = app.extensions["hotglue_webhooks"]
-    return runtime

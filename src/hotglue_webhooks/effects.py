@@ -26,7 +26,7 @@ from hotglue_webhooks.rules import (
 from hotglue_webhooks.rules.messages import action_failed
 
 if TYPE_CHECKING:
-    from hotglue_webhooks.runtime import Environment
+    from hotglue_webhooks.environment import Environment
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -96,7 +96,7 @@ class Effects:
         shows the post it would make if every step it watches failed.
         """
         if kind == SLACK_ACTION_FAILED:
-            dead = {step["key"]: ("dead", "<its last error>") for step in params.get("steps") or []}
+            dead = {step["action_key"]: ("dead", "<its last error>") for step in params.get("steps") or []}
             kind, params = SLACK_POST, action_failed(params, dead, None, None)
         if kind == SLACK_POST:
             return self.slack.post_message_request(

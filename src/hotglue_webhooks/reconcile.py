@@ -44,7 +44,7 @@ from hotglue_webhooks.storage.models import EVENT_OPEN_STATES, ActionRecord, Eve
 
 if TYPE_CHECKING:
     from hotglue_webhooks.clients.hotglue_api import HotGlueClient
-    from hotglue_webhooks.runtime import Environment
+    from hotglue_webhooks.environment import Environment
 
 log = structlog.get_logger("hotglue_webhooks.reconcile")
 

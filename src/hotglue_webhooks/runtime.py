@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotglue_webhooks.clients.hotglue_api import HotGlueClient
 from hotglue_webhooks.clients.slack import SlackClient
 from hotglue_webhooks.effects import Effects
+from hotglue_webhooks.environment import Environment
 from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.rules import RulesConfig
 from hotglue_webhooks.settings import Settings, environment_api_keys, load_rules, secret_value
@@ -27,22 +28,7 @@ from hotglue_webhooks.worker import Worker
 if TYPE_CHECKING:
     from hotglue_webhooks.reconcile import Reconciler
 
-
-@dataclass(frozen=True)
-class Environment:
-    """How the receiver acts for events of one HotGlue ``env_id``.
-
-    ``hotglue`` always builds requests (its key may be None); ``reader`` is the same client
-    when a key is set, else None (facts are then unavailable). ``flagged`` is the reason no
-    action may run for this environment, or None.
-    """
-
-    env_id: str | None
-    hotglue: HotGlueClient
-    hotglue_dry_run: bool
-    reader: HotGlueClient | None
-    slack_channel: str
-    flagged: str | None = None
+__all__ = ["Environment", "Runtime"]
 
 
 @dataclass

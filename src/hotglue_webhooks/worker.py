@@ -64,8 +64,8 @@ from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_
 from hotglue_webhooks.storage.stages import newest_terminal_stage
 
 if TYPE_CHECKING:
+    from hotglue_webhooks.environment import Environment
     from hotglue_webhooks.reconcile import Reconciler
-    from hotglue_webhooks.runtime import Environment
 
 RECONCILE_SLOT_KEY = "reconcile.last_pass"
 

@@ -114,7 +114,7 @@ def assert_failure_reports(decision: Decision) -> None:
         elif action.kind == SLACK_ACTION_FAILED:
             assert action.rule not in reports, "one report per rule"
             assert action.key.endswith(f"|{action.rule}|slack:action_failed")
-            assert [step["key"] for step in action.params["steps"]] == list(action.depends_on)
+            assert [step["action_key"] for step in action.params["steps"]] == list(action.depends_on)
             reports[action.rule] = action.depends_on
     assert {rule: list(keys) for rule, keys in reports.items()} == changing
 

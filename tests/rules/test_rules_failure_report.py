@@ -41,13 +41,13 @@ def test_the_exact_401_report_watches_every_put_and_knows_what_stays_true() -> N
         "flow_id": "Rb7TnE4wz",
         "steps": [
             {
-                "key": prefix + "schedule:Rb7TnE4wz",
+                "action_key": prefix + "schedule:Rb7TnE4wz",
                 "what": "turn off the schedule of flow Rb7TnE4wz",
                 "still_true": "the schedule of flow Rb7TnE4wz is still ENABLED",
                 "done": "the schedule of flow Rb7TnE4wz is DISABLED",
             },
             {
-                "key": prefix + "schedule:Vd3HsW8qc",
+                "action_key": prefix + "schedule:Vd3HsW8qc",
                 "what": "turn off the schedule of flow Vd3HsW8qc",
                 "still_true": "the schedule of flow Vd3HsW8qc is still PAUSED",
                 "done": "the schedule of flow Vd3HsW8qc is DISABLED",
@@ -80,9 +80,9 @@ PARAMS = {
     "tenant": "<t&1>",
     "flow_id": "F1",
     "steps": [
-        {"key": "k1", "what": "enable the schedule of flow F1", "still_true": "the schedule of flow F1 is still DISABLED", "done": "the schedule of flow F1 is ENABLED"},
-        {"key": "k2", "what": "link optiply in flow F1", "still_true": "optiply is still not linked in flow F1", "done": "optiply is linked in flow F1"},
-        {"key": "k3", "what": "start job wh-F1 in flow F1", "still_true": "flow F1 has still not synced", "done": "job wh-F1 started in flow F1"},
+        {"action_key": "k1", "what": "enable the schedule of flow F1", "still_true": "the schedule of flow F1 is still DISABLED", "done": "the schedule of flow F1 is ENABLED"},
+        {"action_key": "k2", "what": "link optiply in flow F1", "still_true": "optiply is still not linked in flow F1", "done": "optiply is linked in flow F1"},
+        {"action_key": "k3", "what": "start job wh-F1 in flow F1", "still_true": "flow F1 has still not synced", "done": "job wh-F1 started in flow F1"},
     ],
 }
 
@@ -117,7 +117,7 @@ def test_without_a_public_url_the_report_names_the_event_id() -> None:
 
 
 def test_a_huge_error_of_many_steps_stays_within_slack_limits() -> None:
-    steps = [{"key": f"k{n}", "what": "w" * 300, "still_true": "s" * 300, "done": "d"} for n in range(200)]
+    steps = [{"action_key": f"k{n}", "what": "w" * 300, "still_true": "s" * 300, "done": "d"} for n in range(200)]
     posted = action_failed({**PARAMS, "steps": steps}, {f"k{n}": ("dead", "e" * 100_000) for n in range(200)}, 1, None)
     assert len(posted["text"]) <= TEXT_LIMIT
     assert len(posted["blocks"]) <= 50

@@ -94,7 +94,7 @@ def test_decide_never_raises_on_any_json_object(payload: dict[str, Any], known: 
         assert set(action.depends_on) <= planned
         if action.kind == SLACK_ACTION_FAILED:
             # Whatever the errors, the report posted fits Slack's limits.
-            keys = [step["key"] for step in action.params["steps"]]
+            keys = [step["action_key"] for step in action.params["steps"]]
             assert keys == list(action.depends_on) and keys
             posted = action_failed(action.params, {key: ("dead", "x" * 50_000) for key in keys}, 2**63 - 1, "https://h")
             assert len(posted["text"]) <= TEXT_LIMIT

@@ -120,3 +120,84 @@ def test_find_a_failed_exact_job_replay_it_and_see_the_action(
             browser.close()
     assert all(state == "dry_run" for state, _ in action_states(receiver, exact))
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["1-filtered.png", "2-failed-event.png", "3-replayed.png"]
+
+
+SCREENS = Path(__file__).resolve().parents[2] / "test-output" / "screens"
+WIDTHS = {"desktop": (1366, 900), "narrow": (420, 860)}
+
+
+def _many_tenants(receiver: Receiver) -> dict[str, int]:
+    """Store what a day of 40 tenants looks like: scheduled jobs that complete, some that
+    fail at sync or ETL, one first full sync; a few failures' alerts dead. Returns ids to visit."""
+    from conftest import payload
+    from web.helpers import kill_actions
+
+    base = payload("sync_failed__shopify_500")
+    ids: dict[str, int] = {}
+    for n in range(40):
+        tenant = f"{1000 + n * 37}"
+        for job in range(2):
+            root = f"{tenant}/flows/Xk2pQ9aLm/jobs/2026/11/6/28/{job}"
+            # Some fail in their second job (still failing), some in their first (recovered).
+            fails = (n % 7 == 0 and job == 1) or (n % 5 == 2 and job == 0)
+            end = "SYNC_FAILED" if fails else "ETL_FAILED" if n % 11 == 5 else "JOB_COMPLETED"
+            for minute, status in enumerate(("JOB_CREATED", "SYNC_STARTED", "SYNC_SUCCESS", end) if end != "SYNC_FAILED" else ("JOB_CREATED", "SYNC_STARTED", end)):
+                body = {**base, "tenant": tenant, "s3_root": root, "status": status,
+                        "job_name": f"Xk2pQ9aLm-shopify-20261128-0{job}0500",
+                        "last_updated": f"2026-11-28T0{6 + job}:{minute * 3:02d}:00+00:00"}
+                if not status.endswith("_FAILED"):
+                    body.pop("message")
+                answer = receiver.post(body)
+                assert answer.status_code == 202, answer.json
+                if status.endswith("_FAILED"):
+                    ids.setdefault("failed", int(answer.json["id"]))
+                    ids["last_failed"] = int(answer.json["id"])
+    [ids["full_sync"]] = send(receiver, "job_completed__full_sync")
+    [ids["exact"]] = send(receiver, "sync_failed__exact_token_401")
+    receiver.worker().drain()
+    kill_actions(receiver, ids["last_failed"])
+    kill_actions(receiver, ids["full_sync"], error="HotGlue PUT schedule: 503 Service Unavailable")
+    return ids
+
+
+def test_every_page_reads_at_desktop_width_and_at_420_px(chromium: str, served: tuple[str, Receiver]) -> None:
+    """Screenshots of each page into test-output/screens/ (look at them); at 420 px no page
+    scrolls sideways: wide tables scroll in their own box."""
+    from playwright.sync_api import sync_playwright
+
+    base, receiver = served
+    ids = _many_tenants(receiver)
+    pages = {
+        "events": "/",
+        "events-progress-hidden": "/?progress=hide",
+        "jobs": "/?view=jobs&progress=hide",
+        "events-7d": "/?chart=7d",
+        "tenants": "/tenants?sort=failures",
+        "tenant": "/tenants/1000",
+        "tenant-full-sync": "/tenants/4821",
+        "event-failed": f"/events/{ids['failed']}",
+        "event-completed": f"/events/{ids['full_sync']}",
+        "dead": "/dead",
+    }
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENS.glob("*.png"):
+        old.unlink()
+    overflowing = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            for width_name, (width, height) in WIDTHS.items():
+                page = browser.new_page(viewport={"width": width, "height": height})
+                for name, url in pages.items():
+                    answer = page.goto(base + url)
+                    assert answer is not None and answer.status == 200, (name, url)
+                    page.screenshot(path=str(SCREENS / f"{name}-{width_name}.png"), full_page=True)
+                    page.screenshot(path=str(SCREENS / f"{name}-{width_name}-top.png"))  # the first screenful
+                    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+                    if scroll_width > width:
+                        overflowing[f"{name}-{width_name}"] = scroll_width
+                page.close()
+        finally:
+            browser.close()
+    assert overflowing == {}
+    assert len(list(SCREENS.glob("*.png"))) == 2 * 2 * len(pages)

@@ -56,7 +56,7 @@ def test_event_list_shows_every_event_newest_first_with_badges_and_the_chart(loa
     assert '<span class="badge good">JOB_COMPLETED</span>' in html
     # HotGlue's message is summarised by its last line under a failed job.
     assert "RuntimeError: Failed OAuth login" in html
-    assert f'aria-label="{len(PAYLOAD_FILES)} events and 4 failures in the last 7 days' in html
+    assert f'aria-label="{len(PAYLOAD_FILES)} events and 4 failures in the last 24 hours' in html
     # The retention state sits in the footer.
     assert "Retention 30 days" in html and "last purge never" in html
 

@@ -185,7 +185,7 @@ def _plan_failure_report(p: _Plan, added: Iterable[Action]) -> None:
     # A list, not a mapping by key: the stored params are redacted by key name, and an
     # action key can hold a secret-looking word (exact_token_401).
     steps = [
-        {"key": a.key, **p.watched[a.key]} for a in added if a.kind in STATE_CHANGING_KINDS and a.key in p.watched
+        {"action_key": a.key, **p.watched[a.key]} for a in added if a.kind in STATE_CHANGING_KINDS and a.key in p.watched
     ]
     if not steps:
         return
@@ -196,7 +196,7 @@ def _plan_failure_report(p: _Plan, added: Iterable[Action]) -> None:
         "flow_id": p.event.flow_id,
         "steps": steps,
     }
-    p.add(SLACK_ACTION_FAILED, p.key("slack:action_failed"), params, depends_on=tuple(s["key"] for s in steps))
+    p.add(SLACK_ACTION_FAILED, p.key("slack:action_failed"), params, depends_on=tuple(s["action_key"] for s in steps))
 
 
 # --- the plan being built ----------------------------------------------------------------

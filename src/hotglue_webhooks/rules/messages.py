@@ -354,7 +354,7 @@ def action_failed(
     steps: Sequence[Mapping[str, str]] = params.get("steps") or []
     failed, done = [], []
     for step in steps:
-        state, error = outcomes.get(step["key"], ("unknown", None))
+        state, error = outcomes.get(step["action_key"], ("unknown", None))
         if state in ("dead", "skipped"):
             failed.append((step, state, error or "no error recorded"))
         elif state in ("done", "dry_run"):

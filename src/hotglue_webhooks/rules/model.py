@@ -60,7 +60,7 @@ SLACK_UPDATE = "slack.update_message"
 SLACK_ACTION_FAILED = "slack.action_failed"
 """A Slack report that runs only when a state-changing action it watches failed.
 
-params: ``{"channel": str, "title": str, "tenant": str, "flow_id": str, "steps": [{"key": str,
+params: ``{"channel": str, "title": str, "tenant": str, "flow_id": str, "steps": [{"action_key": str,
 "what": str, "still_true": str, "done": str}, ...]}``; ``depends_on`` lists the watched keys.
 The worker waits until every watched action ended; when one ended ``dead`` or
 ``skipped`` it posts :func:`hotglue_webhooks.rules.messages.action_failed` (with each

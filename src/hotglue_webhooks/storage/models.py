@@ -143,6 +143,8 @@ class Event(Base):
         Index("ix_events_tenant_received", "tenant", "received_at"),
         Index("ix_events_flow", "flow_id"),
         Index("ix_events_status", "status"),
+        # A job's stages (dashboard job view, event page): s3_root is unique per job.
+        Index("ix_events_s3_root", "s3_root"),
         # The queue (storage/queue.py): due events in claim order, and the open events of
         # a tenant, so a claim walks a few index entries instead of the whole backlog.
         Index(

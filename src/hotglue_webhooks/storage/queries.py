@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.rules.decide import is_stale
@@ -21,11 +21,20 @@ from hotglue_webhooks.storage.models import (
     ActionRecord,
     Event,
 )
+from hotglue_webhooks.rules.decide import JOB_COMPLETED
+from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
 
 MAX_PAGE = 500
 ANY_FAILURE = "*_FAILED"
 """The ``status`` filter value that matches every failure (HotGlue has no JOB_FAILED:
 a failed job ends on DISCOVER_, SYNC_, ETL_ or EXPORT_FAILED; REFERENCE.md §1)."""
+
+
+PROGRESS_STATUSES: tuple[str, ...] = tuple(
+    status for status in LIFECYCLE_STATUSES if status == "JOB_CREATED" or status.endswith(("_STARTED", "_SUCCESS"))
+)
+"""The stages that only say a job moves on (JOB_CREATED, ``*_STARTED``, ``*_SUCCESS``):
+what ``hide_progress`` leaves out. A job's outcome is JOB_COMPLETED or a ``*_FAILED``."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class EventFilter:
 
     ``status`` is a lifecycle status, or :data:`ANY_FAILURE` for every ``*_FAILED`` one.
     ``text`` matches, case-insensitively, a part of the job name or of HotGlue's message.
+    ``hide_progress`` leaves out the :data:`PROGRESS_STATUSES` (events without a status stay).
     """
 
     tenant: str | None = None
@@ -43,6 +53,7 @@ class EventFilter:
     until: datetime | None = None
     sync_type: str | None = None
     text: str | None = None
+    hide_progress: bool = False
 
 
 def _failed(column: Any) -> ColumnElement[bool]:
@@ -61,6 +72,8 @@ def _event_conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
         conditions.append(Event.status == filters.status)
     if filters.sync_type is not None:
         conditions.append(Event.sync_type == filters.sync_type)
+    if filters.hide_progress:
+        conditions.append(or_(Event.status.is_(None), Event.status.not_in(PROGRESS_STATUSES)))
     if filters.since is not None:
         conditions.append(Event.received_at >= filters.since)
     if filters.until is not None:
@@ -290,6 +303,22 @@ def action_states_for(sessions: sessionmaker[Session], event_ids: Sequence[int])
     return result
 
 
+def actions_for(sessions: sessionmaker[Session], event_ids: Sequence[int]) -> dict[int, list[ActionRecord]]:
+    """Return, for each of ``event_ids`` that has actions, its actions in decision order."""
+    if not event_ids:
+        return {}
+    query = (
+        select(ActionRecord)
+        .where(ActionRecord.event_id.in_(list(event_ids)))
+        .order_by(ActionRecord.event_id, ActionRecord.position)
+    )
+    result: dict[int, list[ActionRecord]] = {}
+    with sessions() as session:
+        for action in session.scalars(query):
+            result.setdefault(action.event_id, []).append(action)
+    return result
+
+
 def job_events(sessions: sessionmaker[Session], tenant: str | None, s3_root: str) -> list[Event]:
     """Return every stored stage of one job, in lifecycle order (``tenant`` narrows the
     search to that tenant's index range)."""
@@ -336,6 +365,90 @@ class Job:
     @property
     def failed(self) -> bool:
         return any((stage.status or "").endswith("_FAILED") for stage in self.stages)
+
+    @property
+    def outcome(self) -> str:
+        """Return ``"failed"`` (a ``*_FAILED`` stage), ``"completed"`` (JOB_COMPLETED) or
+        ``"running"`` (neither has arrived yet)."""
+        if self.failed:
+            return "failed"
+        if any(stage.status == JOB_COMPLETED for stage in self.stages):
+            return "completed"
+        return "running"
+
+    @property
+    def failed_stage(self) -> Event | None:
+        """Return the first ``*_FAILED`` stage, or None."""
+        return next((stage for stage in self.stages if (stage.status or "").endswith("_FAILED")), None)
+
+
+def _job_key() -> ColumnElement[str]:
+    return func.coalesce(Event.s3_root, literal("#") + cast(Event.id, String))
+
+
+def _stages_of(session: Session, keys: Sequence[str]) -> dict[str, list[Event]]:
+    """Return every stored stage of the jobs ``keys`` (an ``s3_root``, or ``#<id>`` for an
+    event without one), in the job's own time order (``order_at``: its ``last_updated``)."""
+    roots = [key for key in keys if not key.startswith("#")]
+    single = [int(key[1:]) for key in keys if key.startswith("#")]
+    grouped: dict[str, list[Event]] = {key: [] for key in keys}
+    # Two indexed lookups (ix_events_s3_root, the primary key) instead of one on an expression.
+    for where in ([Event.s3_root.in_(roots)] if roots else []) + ([Event.id.in_(single)] if single else []):
+        for event in session.scalars(select(Event).where(where)):
+            grouped[event.s3_root if event.s3_root is not None else f"#{event.id}"].append(event)
+    for stages in grouped.values():
+        stages.sort(key=lambda stage: (stage.order_at, stage.id))
+    return grouped
+
+
+JOB_SCAN = 1000
+
+
+def list_jobs(
+    sessions: sessionmaker[Session], filters: EventFilter, limit: int = 50, before_id: int | None = None
+) -> tuple[list[Job], int | None]:
+    """Return the jobs with an event matching ``filters``, newest first, at most ``limit``
+    (≤ 500), each with all its stored stages; and the cursor of the next page (or None).
+
+    A job's place is its newest matching event: the newest events are read by id, ``JOB_SCAN``
+    at a time (the primary key, newest first), until ``limit`` distinct jobs are seen, so a
+    page costs the same with 30 days of events. ``before_id`` is the cursor: only matching
+    events with a smaller id count, and a job already shown on a newer page is left out.
+    """
+    conditions = _event_conditions(filters)
+    limit = max(1, min(limit, MAX_PAGE))
+    keys: list[str] = []
+    seen: set[str] = set()
+    next_before: int | None = None
+    cursor = before_id
+    with sessions() as session:
+        while next_before is None:
+            query = select(Event.id, _job_key()).where(*conditions)
+            if cursor is not None:
+                query = query.where(Event.id < cursor)
+            rows = session.execute(query.order_by(Event.id.desc()).limit(JOB_SCAN)).all()
+            for event_id, key in rows:
+                if key in seen:
+                    continue
+                if len(keys) == limit:
+                    next_before = event_id + 1
+                    break
+                seen.add(key)
+                keys.append(key)
+            if len(rows) < JOB_SCAN:
+                break
+            cursor = rows[-1][0]
+        roots = [key for key in keys if not key.startswith("#")]
+        if before_id is not None and roots:
+            shown = set(
+                session.scalars(
+                    select(Event.s3_root).where(*conditions, Event.id >= before_id, Event.s3_root.in_(roots)).distinct()
+                )
+            )
+            keys = [key for key in keys if key not in shown]
+        grouped = _stages_of(session, keys)
+    jobs = [Job(s3_root=None if key.startswith("#") else key, stages=grouped[key]) for key in keys if grouped[key]]
+    return jobs, next_before
 
 
 def tenant_jobs(
@@ -401,6 +514,82 @@ def tenant_overview(
             for tenant, count, failed, newest in session.execute(query)
             if tenant is not None
         ]
+
+
+@dataclass(frozen=True)
+class TenantState:
+    """Whether a tenant's flows are still failing: per flow, the newest outcome since a
+    moment (a ``*_FAILED`` stage, or JOB_COMPLETED), in the job's own time (``order_at``).
+
+    ``failing`` are the flows whose newest outcome is a failure, ``recovered`` those that
+    failed and completed since; ``dead_actions`` counts the tenant's dead actions (any age).
+    """
+
+    failing: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()
+    last_failure_at: datetime | None = None
+    dead_actions: int = 0
+
+    @property
+    def label(self) -> str:
+        """Return ``"still failing"``, ``"recovered"`` or ``""`` (no failure)."""
+        return "still failing" if self.failing else "recovered" if self.recovered else ""
+
+
+def tenant_states(sessions: sessionmaker[Session], since: datetime) -> dict[str, TenantState]:
+    """Return the :class:`TenantState` of every tenant with a failure since ``since`` or a
+    dead action. Two grouped queries: events by (tenant, flow) over the ``received_at``
+    index, dead actions over ``ix_actions_state``."""
+    is_failed = _failed(Event.status)
+    last_failed = func.max(case((is_failed, Event.order_at), else_=None))
+    last_completed = func.max(case((Event.status == JOB_COMPLETED, Event.order_at), else_=None))
+    last_failure_received = func.max(case((is_failed, Event.received_at), else_=None))
+    outcomes = (
+        select(Event.tenant, Event.flow_id, last_failed, last_completed, last_failure_received)
+        .where(Event.received_at >= since, Event.tenant.is_not(None))
+        .group_by(Event.tenant, Event.flow_id)
+        .having(last_failed.is_not(None))
+    )
+    dead = (
+        select(Event.tenant, func.count())
+        .select_from(ActionRecord)
+        .join(Event, Event.id == ActionRecord.event_id)
+        .where(ActionRecord.state == ACTION_DEAD, Event.tenant.is_not(None))
+        .group_by(Event.tenant)
+    )
+    failing: dict[str, list[str]] = {}
+    recovered: dict[str, list[str]] = {}
+    last_failure: dict[str, datetime] = {}
+    with sessions() as session:
+        for tenant, flow_id, failed_at, completed_at, received_at in session.execute(outcomes):
+            flow = flow_id or "–"
+            failed_at, completed_at, received_at = (_utc(value) for value in (failed_at, completed_at, received_at))
+            if completed_at is not None and failed_at is not None and completed_at > failed_at:
+                recovered.setdefault(tenant, []).append(flow)
+            else:
+                failing.setdefault(tenant, []).append(flow)
+            if received_at is not None and (tenant not in last_failure or received_at > last_failure[tenant]):
+                last_failure[tenant] = received_at
+        dead_counts: dict[str, int] = {tenant: int(count) for tenant, count in session.execute(dead) if tenant is not None}
+    return {
+        tenant: TenantState(
+            failing=tuple(sorted(failing.get(tenant, ()))),
+            recovered=tuple(sorted(recovered.get(tenant, ()))),
+            last_failure_at=last_failure.get(tenant),
+            dead_actions=dead_counts.get(tenant, 0),
+        )
+        for tenant in set(failing) | set(recovered) | set(dead_counts)
+    }
+
+
+def _utc(value: Any) -> datetime | None:
+    """Return a MAX(CASE …) of a UTC column as an aware datetime: the CASE loses the column
+    type, so SQLite answers its naive text and PostgreSQL an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # -- the chart, the queue ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,6 +37,7 @@ from hotglue_webhooks.storage.queries import (
     list_events,
 )
 from hotglue_webhooks.web import limits, refusals, schemas
+from hotglue_webhooks.web.context import current_runtime as _runtime
 from hotglue_webhooks.web.openapi import BEARER, Blueprint
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
@@ -45,12 +46,6 @@ health = Blueprint("health", __name__, description="Liveness, readiness and Prom
 log = structlog.get_logger("hotglue_webhooks.web")
 SECURED: list[dict[str, list[str]]] = [{BEARER: []}]
 EVENT_ID = "<int(max=9223372036854775807):event_id>"
-
-
-def _runtime() -> Any:
-    from hotglue_webhooks.app import runtime_of
-
-    return runtime_of(current_app)  # type: ignore[arg-type]
 
 
 def _error(status: int, error: str, detail: Any, **headers: str) -> Response:
@@ -94,6 +89,7 @@ def _event_page(args: dict[str, Any], tenant: str | None) -> Response:
         since=args.get("since"),
         until=args.get("until"),
         text=args.get("q"),
+        hide_progress=args.get("progress") == "hide",
     )
     limit = args["limit"]
     rows = list_events(_runtime().sessions, filters, limit=limit, before_id=args.get("cursor"))

@@ -29,10 +29,17 @@ class Bar:
     title: str
 
 
+LABEL_CHAR_WIDTH = 6.2  # pixels per character of an 11 px axis label (system sans-serif)
+CHART_SPANS = {"24h": 24, "7d": 168}
+"""The chart's spans (URL ``chart=``), in hours; the first is the default."""
+
+
 @dataclass(frozen=True)
 class Tick:
     position: float
     label: str
+    anchor: str = "start"
+    """SVG ``text-anchor``: a label that would run past the plot's right edge ends at its tick."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Chart:
     total_events: int
     total_failures: int
     peak: int
+    span: str
+    """What the chart covers, for its caption: "24 hours" or "7 days"."""
 
 
 def _nice_top(peak: int) -> int:
@@ -63,8 +72,18 @@ def _nice_top(peak: int) -> int:
         magnitude *= 10
 
 
+def _x_tick(x: float, label: str, right_edge: float) -> Tick:
+    if x + 3 + len(label) * LABEL_CHAR_WIDTH > right_edge:
+        return Tick(position=round(x, 2), label=label, anchor="end")
+    return Tick(position=round(x, 2), label=label)
+
+
 def hourly_chart(counts: list[HourCount]) -> Chart:
-    """Lay out one bar per hour: the events, with the failures drawn over them in red."""
+    """Lay out one bar per hour: the events, with the failures drawn over them in red.
+
+    Up to 48 hours are labelled every 3 hours (the day's name at midnight), longer spans
+    at each midnight only.
+    """
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     peak = max((count.events for count in counts), default=0)
@@ -90,7 +109,9 @@ def hourly_chart(counts: list[HourCount]) -> Chart:
             )
         )
         if count.hour.hour == 0:
-            x_ticks.append(Tick(position=round(x, 2), label=count.hour.strftime("%a %d %b")))
+            x_ticks.append(_x_tick(x, count.hour.strftime("%a %d %b"), WIDTH - RIGHT))
+        elif len(counts) <= 48 and count.hour.hour % 3 == 0:
+            x_ticks.append(_x_tick(x, count.hour.strftime("%H:00"), WIDTH - RIGHT))
     y_ticks = [
         Tick(position=round(TOP + plot_height - plot_height * value / top, 2), label=str(value))
         for value in (0, top // 4, top // 2, 3 * top // 4, top)
@@ -108,4 +129,5 @@ def hourly_chart(counts: list[HourCount]) -> Chart:
         total_events=sum(count.events for count in counts),
         total_failures=sum(count.failures for count in counts),
         peak=peak,
+        span=f"{len(counts) // 24} days" if len(counts) > 48 and len(counts) % 24 == 0 else f"{len(counts)} hours",
     )

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import structlog
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -31,7 +31,9 @@ from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
     ActionFilter,
     EventFilter,
+    TenantState,
     action_event_ids,
+    actions_for,
     action_states_for,
     count_actions,
     count_events,
@@ -42,12 +44,16 @@ from hotglue_webhooks.storage.queries import (
     job_events,
     list_actions,
     list_events,
+    list_jobs,
     queue_state,
     tenant_jobs,
     tenant_overview,
+    tenant_states,
 )
 from hotglue_webhooks.web import auth, limits, refusals
-from hotglue_webhooks.web.charts import hourly_chart
+from hotglue_webhooks.web.charts import CHART_SPANS, hourly_chart
+from hotglue_webhooks.web.context import current_runtime as _runtime
+from hotglue_webhooks.web.describe import describe_action
 from hotglue_webhooks.web.schemas import MAX_ID, TENANT, parse_when, text_problems
 from hotglue_webhooks.worker import reopen_event, reopen_events
 
@@ -60,12 +66,6 @@ PAGE_SIZE = 50
 JOBS_PER_PAGE = 20
 TIME_PRESETS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
 SYNC_TYPES = ("auto_sync", "full_sync", "incremental_sync")
-
-
-def _runtime() -> Any:
-    from hotglue_webhooks.app import runtime_of
-
-    return runtime_of(current_app)  # type: ignore[arg-type]
 
 
 # -- access ----------------------------------------------------------------------------
@@ -134,9 +134,18 @@ class Filters:
     problems: list[str]
 
 
+# The list's display choices that live in the URL beside the filters: ``progress=hide``
+# leaves out the progress stages, ``view=jobs`` shows one row per job, ``chart=7d`` the
+# week. Anything else is the default (shown, events, 24 h).
+VIEWS = {"progress": ("hide",), "view": ("jobs",), "chart": tuple(CHART_SPANS)[1:]}
+
+
 def _event_filters(args: MultiDict[str, str]) -> Filters:
     names = ("tenant", "flow_id", "status", "sync_type", "since", "until", "q")
     values = {name: (args.get(name) or "").strip() for name in names}
+    for name, allowed in VIEWS.items():
+        value = (args.get(name) or "").strip()
+        values[name] = value if value in allowed else ""
     problems = []
     times: dict[str, datetime | None] = {}
     for name in ("since", "until"):
@@ -155,6 +164,7 @@ def _event_filters(args: MultiDict[str, str]) -> Filters:
             since=times["since"],
             until=times["until"],
             text=values["q"] or None,
+            hide_progress=values["progress"] == "hide",
         ),
         problems=problems,
     )
@@ -171,23 +181,35 @@ def events() -> Any:
     sessions = runtime.sessions
     filters = _event_filters(request.args)
     before = _cursor()
-    rows = list_events(sessions, filters.event_filter, limit=PAGE_SIZE + 1, before_id=before)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    jobs_view = filters.values["view"] == "jobs"
+    rows: list[Any]
+    if jobs_view:
+        rows, next_before = list_jobs(sessions, filters.event_filter, limit=PAGE_SIZE, before_id=before)
+        event_ids = [stage.id for job in rows for stage in job.stages]
+    else:
+        rows = list_events(sessions, filters.event_filter, limit=PAGE_SIZE + 1, before_id=before)
+        next_before = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+        rows = rows[:PAGE_SIZE]
+        event_ids = [row.id for row in rows]
     active: dict[str, Any] = {name: value for name, value in filters.values.items() if value}
     now = datetime.now(UTC)
     chart_filter = EventFilter(tenant=filters.event_filter.tenant, flow_id=filters.event_filter.flow_id)
+    chart_choice = filters.values["chart"] or next(iter(CHART_SPANS))
     return _page(
         "events.html",
         title="Events",
         rows=rows,
-        actions=action_states_for(sessions, [row.id for row in rows]),
+        jobs_view=jobs_view,
+        actions=action_states_for(sessions, event_ids),
         total=count_events(sessions, filters.event_filter),
         filters=filters,
         active=active,
-        older=url_for("dashboard.events", **active, before=rows[-1].id) if more else None,
+        older=url_for("dashboard.events", **active, before=next_before) if next_before else None,
         newest=url_for("dashboard.events", **active) if before else None,
-        chart=hourly_chart(hourly_counts(sessions, now, filters=chart_filter)),
+        chart=hourly_chart(hourly_counts(sessions, now, hours=CHART_SPANS[chart_choice], filters=chart_filter)),
+        chart_choice=chart_choice,
+        chart_spans=[(value, f"{hours} h" if hours <= 48 else f"{hours // 24} days") for value, hours in CHART_SPANS.items()],
+        chart_args={name: value for name, value in active.items() if name != "chart"},
         gap=gap_per_day(sessions, now),
         chart_scope=" · ".join(f"{k} {v}" for k, v in (("tenant", chart_filter.tenant), ("flow", chart_filter.flow_id)) if v),
         queue=queue_state(sessions, now),
@@ -237,16 +259,44 @@ def replay(event_id: int) -> Any:
 # -- tenants ---------------------------------------------------------------------------
 
 
+TENANT_SORTS = {
+    "last": "last event",
+    "failures": "failures",
+    "dead": "dead actions",
+    "last_failure": "last failure",
+}
+"""``/tenants?sort=``: the columns the tenants page sorts by, each descending."""
+
+
 @blueprint.get("/tenants")
 def tenants() -> Any:
+    sessions = _runtime().sessions
     search = (request.args.get("q") or "").strip()
+    sort = request.args.get("sort") or "last"
+    if sort not in TENANT_SORTS:
+        sort = "last"
     since = datetime.now(UTC) - timedelta(days=7)
+    rows = tenant_overview(sessions, since=since, search=search or None)
+    states = tenant_states(sessions, since)
+    never = datetime.min.replace(tzinfo=UTC)
+    keys = {
+        "failures": lambda row: (row.failures, row.last_received_at),
+        "dead": lambda row: (states.get(row.tenant, TenantState()).dead_actions, row.failures),
+        "last_failure": lambda row: (states.get(row.tenant, TenantState()).last_failure_at or never, row.failures),
+    }
+    if sort in keys:
+        rows = sorted(rows, key=keys[sort], reverse=True)
     return _page(
         "tenants.html",
         title="Tenants",
-        rows=tenant_overview(_runtime().sessions, since=since, search=search or None),
+        rows=rows,
+        states=states,
+        blank=TenantState(),
         search=search,
         rhythms=latest_rhythms(_runtime().sessions),
+        sort=sort,
+        sorts=TENANT_SORTS,
+        still_failing=sum(1 for row in rows if states.get(row.tenant, TenantState()).failing),
     )
 
 
@@ -271,6 +321,7 @@ def tenant(tenant: str) -> Any:
         tenant=tenant,
         jobs=jobs,
         actions=action_states_for(sessions, event_ids),
+        done=actions_for(sessions, event_ids),
         older=url_for("dashboard.tenant", tenant=tenant, before=max(s.id for s in jobs[-1].stages)) if more else None,
         newest=url_for("dashboard.tenant", tenant=tenant) if before else None,
     )
@@ -452,6 +503,35 @@ def _last_line(text: Any, width: int = 160) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[-1] if lines else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@blueprint.app_template_filter("job_time")
+def _job_time(value: Any) -> str:
+    """Return a HotGlue time (ISO 8601 text, e.g. ``start_time``) as ``YYYY-MM-DD HH:MM:SS``
+    UTC, or the text as sent when it is not one."""
+    if not isinstance(value, str) or not value:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value[:40]
+    return _when(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+@blueprint.app_template_filter("job_actions")
+def _job_actions(stages: list[Any], actions: dict[int, list[Any]]) -> list[Any]:
+    """Return the actions of a job's stages, in stage then decision order."""
+    return [action for stage in stages for action in actions.get(stage.id, [])]
+
+
+@blueprint.app_template_filter("describe")
+def _describe(action: Any) -> str:
+    return describe_action(action.kind, action.params, action.idempotency_key)
+
+
+@blueprint.app_template_filter("without")
+def _without(args: dict[str, str], *names: str) -> dict[str, str]:
+    return {name: value for name, value in args.items() if name not in names}
 
 
 @blueprint.app_template_global("url_with")

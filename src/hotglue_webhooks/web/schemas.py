@@ -124,6 +124,10 @@ class EventQuery(Schema):
     status = Text(metadata={"description": "lifecycle status, e.g. SYNC_FAILED; *_FAILED for any failure"})
     sync_type = Text(metadata={"description": "auto_sync, full_sync or incremental_sync"})
     q = Text(metadata={"description": "part of the job name or of HotGlue's message (case-insensitive)"})
+    progress = fields.String(
+        validate=validate.OneOf(("hide", "show")),
+        metadata={"description": "hide: leave out the progress stages (JOB_CREATED, *_STARTED, *_SUCCESS); show (default): all"},
+    )
     since = When()
     until = When()
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import structlog
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
@@ -21,18 +21,13 @@ from hotglue_webhooks.ingest import BadPayload, parse_payload, store_event, stor
 from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.signature import HEADER, verify_signature
 from hotglue_webhooks.web import refusals, schemas
+from hotglue_webhooks.web.context import current_runtime as _runtime
 from hotglue_webhooks.web.openapi import Blueprint
 
 blueprint = Blueprint("webhooks", __name__, description="HotGlue's job-lifecycle webhooks.")
 PATH = "/webhooks/hotglue"
 LOGGED_BODY_BYTES = 200
 log = structlog.get_logger("hotglue_webhooks.ingest")
-
-
-def _runtime() -> Any:
-    from hotglue_webhooks.app import runtime_of
-
-    return runtime_of(current_app)  # type: ignore[arg-type]
 
 
 def _count(outcome: str, reason: str, status: object = None) -> None:
