@@ -1,0 +1,162 @@
+"""Snoozes: Slack alerts of a tenant, or of an incident signature, held until a time.
+
+A snoozed failure is still stored, decided, shown and acted on in HotGlue; only its Slack
+alert is held (the worker ends that action ``held``). When the snooze ends, one summary
+of what happened meanwhile is posted. Built here for the CLI, the admin API, the
+dashboard and Slack's buttons alike: :func:`snooze` is the one way to make one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from hotglue_webhooks.storage.models import SnoozeRow, UTCDateTime
+
+SCOPE_TENANT = "tenant"
+SCOPE_SIGNATURE = "signature"
+SCOPES = (SCOPE_TENANT, SCOPE_SIGNATURE)
+MAX_TARGET_CHARS = 255
+MAX_BY_CHARS = 255
+MAX_REASON_CHARS = 2000
+# An incident signature as rules/incidents.py makes it: 16 lowercase hex characters.
+_SIGNATURE = re.compile(r"[0-9a-f]{16}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """One snooze as stored: ``until``, ``created_at`` and ``ended_at`` aware UTC;
+    ``held`` is how many Slack messages it held so far."""
+
+    id: int
+    scope: str
+    target: str
+    until: datetime
+    by: str
+    reason: str | None
+    created_at: datetime
+    held: int = 0
+    ended_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: SnoozeRow) -> Snooze:
+        return cls(
+            id=row.id, scope=row.scope, target=row.target, until=row.until, by=row.by, reason=row.reason,
+            created_at=row.created_at, held=row.held or 0, ended_at=row.ended_at,
+        )
+
+
+def snooze(
+    session: Session,
+    *,
+    scope: str,
+    target: str,
+    until: datetime,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Snooze:
+    """Hold Slack alerts of ``target`` until ``until``; return the stored snooze.
+
+    ``scope`` is ``"tenant"`` (``target`` a tenant id) or ``"signature"`` (``target`` an
+    incident signature, 16 hex characters, as shown on incident messages and by
+    ``hotglue-webhooks incidents list``). ``until`` is an aware datetime (a naive one is
+    taken as UTC) after ``now`` (default: the current time); ``by`` names who snoozed
+    (a user name, ``slack:U123``, ``cli:alice``). Adds the row to ``session`` and flushes it
+    (so it has its id); the caller commits (e.g. ``with write_session(sessions) as s``).
+
+    Raises ValueError with a one-line message for an unknown scope, a blank, too long or
+    malformed target, a blank ``by``, or an ``until`` not in the future.
+    """
+    now = _aware(now or datetime.now(UTC))
+    if scope not in SCOPES:
+        raise ValueError(f"unknown snooze scope {scope!r}: use 'tenant' or 'signature'")
+    target = (target or "").strip() if isinstance(target, str) else ""
+    if not target:
+        raise ValueError("snooze target is empty: give a tenant id or an incident signature")
+    if len(target) > MAX_TARGET_CHARS or _CONTROL.search(target):
+        raise ValueError(f"snooze target is not a tenant id or signature (over {MAX_TARGET_CHARS} characters or control characters)")
+    if scope == SCOPE_SIGNATURE and not _SIGNATURE.fullmatch(target):
+        raise ValueError(f"snooze target {target!r} is not an incident signature (16 hex characters, e.g. 3f9a0c1d2e4b5a69)")
+    if not isinstance(until, datetime):
+        raise ValueError("snooze until is not a time")
+    until = _aware(until)
+    if until <= now:
+        raise ValueError(f"snooze until {until.isoformat()} is not in the future (now {now.replace(microsecond=0).isoformat()})")
+    by = (by or "").strip() if isinstance(by, str) else ""
+    if not by or len(by) > MAX_BY_CHARS or _CONTROL.search(by):
+        raise ValueError("snooze by is empty or not a name: say who snoozes")
+    if reason is not None:
+        reason = reason.strip()[:MAX_REASON_CHARS] or None
+    row = SnoozeRow(scope=scope, target=target, until=until, by=by, reason=reason, created_at=now, held=0)
+    session.add(row)
+    session.flush()
+    return Snooze.of(row)
+
+
+def lift(session: Session, snooze_id: int, now: datetime | None = None) -> Snooze | None:
+    """End a snooze now (its summary follows as if it had ended); None when unknown.
+
+    A snooze that already ended is returned unchanged.
+    """
+    now = _aware(now or datetime.now(UTC))
+    row = session.get(SnoozeRow, snooze_id)
+    if row is None:
+        return None
+    if row.until > now and row.ended_at is None:
+        row.until = now
+        session.flush()
+    return Snooze.of(row)
+
+
+def active_snoozes(session: Session, now: datetime) -> list[Snooze]:
+    """Snoozes in force at ``now``, soonest end first."""
+    rows = session.scalars(select(SnoozeRow).where(SnoozeRow.until > now).order_by(SnoozeRow.until, SnoozeRow.id))
+    return [Snooze.of(row) for row in rows]
+
+
+def recent_snoozes(session: Session, limit: int = 100) -> list[Snooze]:
+    """The newest snoozes (in force or not), newest first."""
+    rows = session.scalars(select(SnoozeRow).order_by(SnoozeRow.id.desc()).limit(limit))
+    return [Snooze.of(row) for row in rows]
+
+
+_IN_FORCE = (
+    select(SnoozeRow.id, SnoozeRow.scope, SnoozeRow.target, SnoozeRow.until)
+    .where(
+        SnoozeRow.until > bindparam("now", type_=UTCDateTime()),
+        or_(
+            (SnoozeRow.scope == SCOPE_TENANT) & (SnoozeRow.target == bindparam("tenant")),
+            (SnoozeRow.scope == SCOPE_SIGNATURE) & (SnoozeRow.target.in_(bindparam("signatures", expanding=True))),
+        ),
+    )
+    .order_by(SnoozeRow.until.desc(), SnoozeRow.id)
+)
+_COUNT_HELD = update(SnoozeRow).where(SnoozeRow.id == bindparam("snooze_id")).values(held=SnoozeRow.held + 1)
+
+
+def snooze_in_force(
+    connection: Connection, tenant: str | None, signatures: Sequence[str], now: datetime
+) -> tuple[int, datetime] | None:
+    """Return (id, until) of the snooze holding an alert of ``tenant`` with one of
+    ``signatures`` at ``now`` (the one lasting longest), or None; within the caller's
+    transaction on ``connection``."""
+    row = connection.execute(
+        _IN_FORCE, {"now": now, "tenant": tenant or "", "signatures": list(signatures) or [""]}
+    ).first()
+    return None if row is None else (int(row.id), row.until)
+
+
+def count_held(connection: Connection, snooze_id: int) -> None:
+    """Count one more Slack message held by the snooze (within the caller's transaction)."""
+    connection.execute(_COUNT_HELD, {"snooze_id": snooze_id})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
