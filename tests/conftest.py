@@ -112,8 +112,13 @@ class Receiver:
         # Pacing Slack (1 message/s/channel) would make tests sleep; its own tests turn it on.
         overrides.setdefault("slack_min_interval_seconds", 0)
         transport = overrides.pop("hotglue_transport", None)
+        # The group wait (30 s) would make every failure's alert wait: off here, unless a
+        # test sets its [incidents] (its own tests turn it on).
+        incidents = overrides.pop("incidents", {"group_wait_seconds": 0})
         self.settings = load_settings(database_url=database_url, **overrides)
         self.runtime = Runtime(self.settings, hotglue_transport=transport)
+        rules = self.runtime.rules
+        self.runtime.rules = rules.model_copy(update={"incidents": rules.incidents.model_copy(update=incidents)})
         self.app = create_app(runtime=self.runtime)
         self.client = self.app.test_client()
 

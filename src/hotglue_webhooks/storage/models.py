@@ -50,8 +50,12 @@ ACTION_DRY_RUN = "dry_run"
 ACTION_DEAD = "dead"
 ACTION_SKIPPED = "skipped"  # a dependency died, or the environment has no API key
 ACTION_NOT_NEEDED = "not_needed"  # a failure report whose watched actions all succeeded
+ACTION_FOLDED = "folded"  # a failure alert folded into an incident's message (last_error says which)
+ACTION_HELD = "held"  # a Slack alert held by a snooze (last_error says which); its summary follows
 ACTION_SUCCEEDED = (ACTION_DONE, ACTION_DRY_RUN)
-ACTION_FINAL = (ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED, ACTION_NOT_NEEDED)
+ACTION_FINAL = (
+    ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED, ACTION_NOT_NEEDED, ACTION_FOLDED, ACTION_HELD,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -304,6 +308,7 @@ INCIDENT_EXPIRED = "expired"  # no new member for [incidents] expire_minutes
 MEMBER_HELD = "held"  # its alert waits for the group wait to end
 MEMBER_ALONE = "alone"  # its alert was posted on its own (before any incident)
 MEMBER_FOLDED = "folded"  # its alert was folded into the incident's message
+MEMBER_SNOOZED = "snoozed"  # its alert was held by a snooze (not counted towards an incident)
 
 
 class Incident(Base):
@@ -320,6 +325,9 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     signature: Mapped[str] = mapped_column(String(64), nullable=False)
+    open_signature: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """``signature`` while open, None once closed: at most one open incident per signature
+    (a unique column; NULLs never collide)."""
     env_id: Mapped[str | None] = mapped_column(String(255))
     stage: Mapped[str | None] = mapped_column(String(64))
     connector: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -330,7 +338,7 @@ class Incident(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default=INCIDENT_OPEN)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    last_member_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_change_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flush_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -339,7 +347,7 @@ class Incident(Base):
 
     __table_args__ = (
         Index("ix_incidents_signature_state", "signature", "state"),
-        Index("ix_incidents_state_last", "state", "last_member_at"),
+        Index("ix_incidents_state_last", "state", "last_change_at"),
     )
 
 

@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from hotglue_webhooks.storage.models import SnoozeRow, UTCDateTime
+from hotglue_webhooks.ingest import store_own_event
+from hotglue_webhooks.rules.model import SNOOZE_ENDED
+from hotglue_webhooks.storage.models import MEMBER_SNOOZED, Event, IncidentMember, SnoozeRow, UTCDateTime
 
 SCOPE_TENANT = "tenant"
 SCOPE_SIGNATURE = "signature"
@@ -160,3 +164,66 @@ def count_held(connection: Connection, snooze_id: int) -> None:
 
 def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_SUMMARY_TENANTS = 20
+
+
+def end_due(connection: Connection, now: datetime, channel: str) -> list[int]:
+    """Store a ``SNOOZE_ENDED`` event (its summary) for every snooze that ended by ``now``
+    and has none yet, and mark it ended; within the caller's write transaction. Returns
+    the snoozes ended. ``channel``: where the summary goes."""
+    rows = connection.execute(
+        select(SnoozeRow.__table__).where(SnoozeRow.ended_at.is_(None), SnoozeRow.until <= now)
+        .order_by(SnoozeRow.until, SnoozeRow.id).limit(100)
+    ).all()
+    ended = []
+    for row in rows:
+        summary = _summary(connection, row)
+        store_own_event(
+            connection,
+            {
+                "status": SNOOZE_ENDED,
+                "s3_root": f"~snooze/{row.id}/ended",
+                "last_updated": row.until.isoformat(),
+                "channel": channel,
+                "snooze": {
+                    "id": row.id, "scope": row.scope, "target": row.target, "by": row.snoozed_by,
+                    "reason": row.reason, "created_at": row.created_at.isoformat(), "until": row.until.isoformat(),
+                    "held": row.held,
+                },
+                "summary": summary,
+            },
+            now,
+        )
+        connection.execute(update(SnoozeRow).where(SnoozeRow.id == row.id).values(ended_at=now))
+        ended.append(int(row.id))
+    return ended
+
+
+def _summary(connection: Connection, row: Any) -> dict[str, Any]:
+    """What happened while the snooze held: failures by status, completed jobs, tenants."""
+    start, end = row.created_at, row.until
+    if row.scope == SCOPE_TENANT:
+        rows = connection.execute(
+            select(Event.status, func.count()).where(
+                Event.tenant == row.target, Event.received_at >= start, Event.received_at <= end
+            ).group_by(Event.status)
+        ).all()
+        statuses = {str(status): int(count) for status, count in rows if status and str(status).endswith("_FAILED")}
+        completed = sum(int(count) for status, count in rows if status == "JOB_COMPLETED")
+        return {
+            "failures": sum(statuses.values()), "completed": completed, "statuses": statuses,
+            "tenants": [row.target], "tenant_count": 1,
+        }
+    members = connection.execute(
+        select(IncidentMember.tenant).where(
+            IncidentMember.signature == row.target, IncidentMember.state == MEMBER_SNOOZED,
+            IncidentMember.seen_at >= start, IncidentMember.seen_at <= end,
+        )
+    ).all()
+    tenants = sorted({str(member.tenant) for member in members})
+    return {
+        "failures": len(members), "completed": 0, "statuses": {},
+        "tenants": tenants[:_SUMMARY_TENANTS], "tenant_count": len(tenants),
+    }

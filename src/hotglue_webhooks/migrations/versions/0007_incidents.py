@@ -21,6 +21,7 @@ def upgrade() -> None:
         "incidents",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("signature", sa.String(length=64), nullable=False),
+        sa.Column("open_signature", sa.String(length=64), nullable=True, unique=True),
         sa.Column("env_id", sa.String(length=255), nullable=True),
         sa.Column("stage", sa.String(length=64), nullable=True),
         sa.Column("connector", sa.String(length=255), nullable=False),
@@ -31,7 +32,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_member_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_change_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("flush_seq", sa.Integer(), nullable=False),
@@ -39,7 +40,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_incidents_signature_state", "incidents", ["signature", "state"])
-    op.create_index("ix_incidents_state_last", "incidents", ["state", "last_member_at"])
+    op.create_index("ix_incidents_state_last", "incidents", ["state", "last_change_at"])
     op.create_table(
         "incident_members",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
