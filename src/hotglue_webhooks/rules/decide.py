@@ -609,7 +609,8 @@ def _plan_exact_401(p: _Plan) -> None:
         + "".join(f"; schedule of {f} unknown ({why}): not turned off" for f, why in not_turned_off)
     )
     message = messages.exact_token_401(event, line, turned_off, without_schedule, not_turned_off)
-    p.slack("slack", message, depends_on=keys)
+    # A snooze of the tenant holds this message too (the PUTs still run).
+    p.slack("slack", message, depends_on=keys, about={"tenant": event.tenant, "group": None})
 
 
 # --- buy-order report ---------------------------------------------------------------------

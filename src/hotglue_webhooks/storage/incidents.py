@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.ingest import store_own_event
 from hotglue_webhooks.rules.config import IncidentRules
@@ -400,3 +401,31 @@ def purge_closed(connection: Connection, cutoff: datetime) -> tuple[int, int]:
         delete(Incident).where(Incident.state.in_((INCIDENT_RESOLVED, INCIDENT_EXPIRED)), Incident.closed_at < cutoff)
     ).rowcount
     return int(incidents or 0), int(members or 0)
+
+
+def incident_rows(sessions: sessionmaker[Session], open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+    """Incidents newest first (open ones only, by default) as plain dicts for the CLI, the
+    admin API and the dashboard: ``{"id", "state", "group" (the signature), "stage",
+    "connector", "error_line", "tenants", "recovered", "first_seen_at", "resolved_at",
+    "closed_at", "channel", "ts"}`` (times ISO-8601 UTC)."""
+    with sessions() as session:
+        connection = session.connection()
+        query = select(*Incident.__table__.c).order_by(Incident.id.desc()).limit(limit)
+        if open_only:
+            query = query.where(Incident.state == INCIDENT_OPEN)
+        rows = connection.execute(query).all()
+        result = []
+        for row in rows:
+            tenants = connection.scalar(
+                select(func.count(func.distinct(IncidentMember.tenant))).where(IncidentMember.incident_id == row.id)
+            )
+            result.append({
+                "id": row.id, "state": row.state, "group": row.signature, "stage": row.stage,
+                "connector": row.connector, "error_line": row.error_line, "tenants": int(tenants or 0),
+                "recovered": _recovered_tenants(connection, row.id),
+                "first_seen_at": row.first_seen_at.isoformat(),
+                "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+                "closed_at": row.closed_at.isoformat() if row.closed_at else None,
+                "channel": row.channel, "ts": row.ts,
+            })
+    return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from typing import Any
 
@@ -65,6 +65,7 @@ def snooze(
     by: str,
     reason: str | None = None,
     now: datetime | None = None,
+    max_days: float | None = None,
 ) -> Snooze:
     """Hold Slack alerts of ``target`` until ``until``; return the stored snooze.
 
@@ -72,7 +73,8 @@ def snooze(
     incident signature, 16 hex characters, as shown on incident messages and by
     ``hotglue-webhooks incidents list``). ``until`` is an aware datetime (a naive one is
     taken as UTC) after ``now`` (default: the current time); ``by`` names who snoozed
-    (a user name, ``slack:U123``, ``cli:alice``). Adds the row to ``session`` and flushes it
+    (a user name, ``slack:U123``, ``cli:alice``); ``max_days`` (``[snooze] max_days``) bounds
+    how far ahead ``until`` may be. Adds the row to ``session`` and flushes it
     (so it has its id); the caller commits (e.g. ``with write_session(sessions) as s``).
 
     Raises ValueError with a one-line message for an unknown scope, a blank, too long or
@@ -93,6 +95,8 @@ def snooze(
     until = _aware(until)
     if until <= now:
         raise ValueError(f"snooze until {until.isoformat()} is not in the future (now {now.replace(microsecond=0).isoformat()})")
+    if max_days is not None and until - now > timedelta(days=max_days):
+        raise ValueError(f"snooze until {until.isoformat()} is more than {max_days:g} days ahead ([snooze] max_days)")
     by = (by or "").strip() if isinstance(by, str) else ""
     if not by or len(by) > MAX_BY_CHARS or _CONTROL.search(by):
         raise ValueError("snooze by is empty or not a name: say who snoozes")
