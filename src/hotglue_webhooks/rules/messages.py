@@ -717,21 +717,33 @@ def daily_digest(day: str, digest: Mapping[str, Any], public_url: str | None, li
         link = f"<{base}{path}|{count} more {what}>" if base else f"{count} more {what} (see the dashboard {path})"
         return f"\n…and {link}"
 
+    def listing(header: str, items: Sequence[str], path: str, what: str, separator: str = "\n• ") -> dict[str, Any]:
+        """``header`` and at most ``listed`` items, as many as fit in one section; the rest counted and linked."""
+        text, shown = header, 0
+        for item in items[:listed]:
+            piece = (separator if shown or separator.startswith("\n") else "") + item
+            reserve = len(more(len(items) - shown - 1, path, what)) + 1
+            if len(text) + len(piece) + reserve > SECTION_LIMIT:
+                break
+            text += piece
+            shown += 1
+        return _section(text + more(len(items) - shown, path, what))
+
     failures = int(digest.get("failures") or 0)
     head = f":spiral_calendar_pad: Daily digest for {day} (UTC): {failures} failure{'s' if failures != 1 else ''}."
     sections = [_section(head)]
     incidents = list(digest.get("incidents") or [])
     if incidents:
-        lines = [f"• {_v(str(i.get('what')))}: {int(i.get('tenants') or 0)} tenants (`{_v(str(i.get('group')))}`)" for i in incidents[:listed]]
-        sections.append(_section(_fit("*Incidents*\n" + "\n".join(lines) + more(len(incidents) - listed, "/events?status=failed", "incidents"), SECTION_LIMIT)))
+        lines = [f"{_v(str(i.get('what')))}: {int(i.get('tenants') or 0)} tenants (`{_v(str(i.get('group')))}`)" for i in incidents]
+        sections.append(listing("*Incidents*", lines, "/incidents", "incidents"))
     tenants = list(digest.get("tenants") or [])
     if tenants:
-        lines = [f"• {tenant_link(str(t.get('tenant')), public_url)}: {int(t.get('failures') or 0)}" for t in tenants[:listed]]
-        sections.append(_section(_fit("*Failures by tenant*\n" + "\n".join(lines) + more(len(tenants) - listed, "/tenants?sort=failures", "tenants"), SECTION_LIMIT)))
+        lines = [f"{tenant_link(str(t.get('tenant')), public_url)}: {int(t.get('failures') or 0)}" for t in tenants]
+        sections.append(listing("*Failures by tenant*", lines, "/tenants?sort=failures", "tenants"))
     still = [str(t) for t in digest.get("still_failing") or []]
     if still:
-        shown = ", ".join(tenant_link(t, public_url) for t in still[:listed])
-        sections.append(_section(_fit(f"*Still failing* ({len(still)})\n{shown}" + more(len(still) - listed, "/tenants?sort=failures", "tenants"), SECTION_LIMIT)))
+        links = [tenant_link(t, public_url) for t in still]
+        sections.append(listing(f"*Still failing* ({len(still)})\n", links, "/tenants?sort=failures", "tenants", ", "))
     dead = int(digest.get("dead_actions") or 0)
     if dead:
         kinds = ", ".join(f"{n}× {_v(str(k))}" for k, n in sorted((digest.get("dead_by_kind") or {}).items()))
@@ -739,8 +751,8 @@ def daily_digest(day: str, digest: Mapping[str, Any], public_url: str | None, li
         sections.append(_section(_fit(f"*Dead actions*: {dead} ({kinds}); replay them from {link}.", SECTION_LIMIT)))
     waiting = list(digest.get("waiting") or [])
     if waiting:
-        lines = [f"• {tenant_link(str(w.get('tenant')), public_url)}: {_v(str(w.get('why')))}" for w in waiting[:listed]]
-        sections.append(_section(_fit("*Waiting for a human*\n" + "\n".join(lines) + more(len(waiting) - listed, "/tenants", "tenants"), SECTION_LIMIT)))
+        lines = [f"{tenant_link(str(w.get('tenant')), public_url)}: {_v(str(w.get('why')))}" for w in waiting]
+        sections.append(listing("*Waiting for a human*", lines, "/tenants", "tenants"))
     if len(sections) == 1:
         sections.append(_section("Nothing failed, nothing is dead, nobody is waiting."))
     text = head + f" {len(still)} still failing, {dead} dead actions, {len(waiting)} waiting for a human."

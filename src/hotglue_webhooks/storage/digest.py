@@ -105,11 +105,12 @@ def day_digest(connection: Connection, start: datetime, end: datetime, now: date
 
 
 def still_failing(connection: Connection, now: datetime, scope: list[Any] | None = None) -> list[str]:
-    """Tenants with a flow whose last terminal stage of the last two days is a failure."""
+    """Tenants with a flow whose last terminal stage (by HotGlue's last_updated) received in the
+    last two days is a failure."""
     terminal = or_(Event.status == "JOB_COMPLETED", Event.status.like("%\\_FAILED", escape="\\"))
     rows = connection.execute(
         select(Event.tenant, Event.flow_id, Event.status)
-        .where(terminal, Event.tenant.is_not(None), Event.order_at >= now - timedelta(days=_STILL_FAILING_DAYS), *(scope or []))
+        .where(terminal, Event.tenant.is_not(None), Event.received_at >= now - timedelta(days=_STILL_FAILING_DAYS), *(scope or []))
         .order_by(Event.order_at, Event.id)
     )
     last: dict[tuple[Any, Any], Any] = {}
