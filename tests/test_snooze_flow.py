@@ -163,3 +163,6 @@ def test_the_cli_snoozes_lists_and_lifts(database_url: str, monkeypatch: pytest.
     assert lifted.exit_code == 0 and "the worker posts its summary" in lifted.output
     assert runner.invoke(main, ["snooze", "list"]).output == "no snooze in force\n"
     assert runner.invoke(main, ["incidents"]).output == "no open incident\n"
+    said = runner.invoke(main, ["check-config"]).output
+    assert "incidents:       3 tenants with one signature within 10 min; first alerts wait 30 s; updates at most every 10 s" in said
+    assert "daily digest:    off" in said and "snoozes:         at most 30 days" in said

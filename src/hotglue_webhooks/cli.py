@@ -671,6 +671,20 @@ def check_config() -> None:
             f"{link.target_flow or link.source_flow} with the tenant config's {link.config_from}, schedule "
             f"{link.schedule_expression or rules.schedules.default_expression}"
         )
+    incidents = rules.incidents
+    if incidents.enabled:
+        out(
+            f"incidents:       {incidents.min_tenants} tenants with one signature within {incidents.window_minutes:g} min; "
+            f"first alerts wait {incidents.group_wait_seconds:g} s; updates at most every "
+            f"{incidents.update_interval_seconds:g} s; idle {incidents.expire_minutes:g} min closes one"
+        )
+    else:
+        out("incidents:       off (every failure alerts on its own)")
+    digest = rules.digest
+    out(
+        f"daily digest:    {'at %02d:00 UTC to %s' % (digest.hour_utc, ', '.join(digest.channels) or 'each environment channel') if digest.enabled else 'off'}"
+    )
+    out(f"snoozes:         at most {rules.snooze.max_days:g} days")
 
 
 def _required(schema: dict[str, Any], prefix: str = "") -> list[str]:

@@ -150,3 +150,16 @@ def test_expiry_and_recovery() -> None:
     assert incident_expired(NOW - timedelta(minutes=120), NOW, RULES)
     assert recovers(make_event("job_completed__incremental"))
     assert not recovers(make_event("sync_failed__shopify_500"))
+
+
+def test_whole_tracebacks_of_two_tenants_are_one_signature() -> None:
+    # The shared tap-exact payload's traceback, as two tenants' jobs send it: another
+    # site-packages path, another line number, the other tenant.
+    first = make_event("sync_failed__exact_token_401")
+    other_message = (first.message or "").replace("/home/hotglue/.venv", "/usr/local").replace("line 58", "line 61")
+    second = make_event("sync_failed__exact_token_401", tenant="5077", started_by="5077", message=other_message)
+    one = signature(first, telling_line(scrub(first.message or "")))
+    two = signature(second, telling_line(scrub(second.message or "")))
+    assert one is not None and two is not None and one.id == two.id
+    assert one.normalised.startswith("runtimeerror: failed oauth login, response was")
+    assert one.connector == "exact → optiply"
