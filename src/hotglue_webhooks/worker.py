@@ -42,7 +42,9 @@ from hotglue_webhooks.rules import (
 from hotglue_webhooks.rules.incidents import FOLD, HOLD, OPEN, incident_expired, judge, recovers
 from hotglue_webhooks.rules.messages import action_failed
 from hotglue_webhooks.rules.config import SNOOZE_SUMMARY
-from hotglue_webhooks.rules.model import ALERT_INCIDENT_ANNOUNCE, ALERT_INCIDENT_POST, INCIDENT_UPDATE
+from hotglue_webhooks.rules.model import (
+    ALERT_INCIDENT_ANNOUNCE, ALERT_INCIDENT_POST, DAILY_DIGEST, INCIDENT_UPDATE, SNOOZE_ENDED,
+)
 from hotglue_webhooks.settings import Settings
 from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.models import (
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from hotglue_webhooks.reconcile import Reconciler
 
 RECONCILE_SLOT_KEY = "reconcile.last_pass"
+_OWN_NOTICES = frozenset({INCIDENT_UPDATE, SNOOZE_ENDED, DAILY_DIGEST})
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 
@@ -341,7 +344,9 @@ class Worker:
         fails transiently.
         """
         environment = self.environment(job.env_id)
-        if environment.flagged:
+        # The receiver's own Slack notices (an incident's update, a snooze's summary, the
+        # digest) name their channel and call no HotGlue API: never flagged.
+        if environment.flagged and job.status not in _OWN_NOTICES:
             return Facts(), Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
         if job.status == INCIDENT_UPDATE:
             facts = Facts(incident=self._take_flush(job, connection), public_url=self.settings.public_url)
