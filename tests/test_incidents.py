@@ -201,3 +201,30 @@ def test_an_idle_incident_expires_with_a_last_update(database_url: str, slack: F
         assert top_level(slack)[-1].text.startswith(":red_circle: SYNC_FAILED for tenant 1004")
     finally:
         receiver.close()
+
+
+def test_a_replayed_first_update_updates_the_message_instead_of_posting_another(database_url: str, slack: FakeSlack) -> None:
+    from sqlalchemy import update
+
+    from hotglue_webhooks.worker import reopen_event
+
+    receiver = make(database_url, slack, group_wait_seconds=0)
+    try:
+        now = datetime.now(UTC) + timedelta(minutes=1)
+        for tenant in ("1001", "1002", "1003"):
+            receiver.post(shopify_500(tenant))
+        drain_at(receiver, now)
+        (incident,) = [m for m in top_level(slack) if "*Incident*" in m.blocks[0]["text"]["text"]]
+        with receiver.runtime.sessions.begin() as session:
+            event_id = session.scalars(select(Event.id).where(Event.status == "INCIDENT_UPDATE")).one()
+            # As if its post had died and the message had come from a later update.
+            session.execute(
+                update(ActionRecord).where(ActionRecord.event_id == event_id, ActionRecord.position == 0).values(state="dead")
+            )
+        assert reopen_event(receiver.runtime.sessions, event_id, now)
+        drain_at(receiver, now + timedelta(seconds=5))
+        assert [m.ts for m in top_level(slack) if "*Incident*" in m.blocks[0]["text"]["text"]] == [incident.ts]
+        assert next(m for m in top_level(slack) if m.ts == incident.ts).history  # chat.update
+        assert len(slack.replies(incident.ts)) == 1  # its members were named once
+    finally:
+        receiver.close()

@@ -598,6 +598,14 @@ class Worker:
                 run.log.info("alert_folded", incident_id=incident_id, group=sighting.signature)
                 return False
             incident_state.post_alone(connection, member)
+        alert = params.get("alert")
+        if isinstance(alert, Mapping) and alert.get("op") == ALERT_INCIDENT_POST:
+            # Posted meanwhile (by a later update, this one being replayed): the incident
+            # keeps one message, so this becomes an update of it.
+            posted = incident_state.thread_of(connection, int(alert["incident_id"]))
+            if posted is not None:
+                step.kind = SLACK_UPDATE
+                step.params = {**params, "channel": posted[0], "ts": posted[1]}
         thread_of = params.get("incident_thread")
         if thread_of is not None:
             thread = incident_state.thread_of(connection, int(thread_of))
