@@ -252,7 +252,9 @@ def take_flush(
     listed = tuple(
         connection.scalars(
             select(IncidentMember.tenant).where(IncidentMember.incident_id == incident_id)
-            .group_by(IncidentMember.tenant).order_by(IncidentMember.tenant).limit(rules.listed)
+            # By id: shorter first, so numeric ids sort as numbers (999 before 1000).
+            .group_by(IncidentMember.tenant).order_by(func.length(IncidentMember.tenant), IncidentMember.tenant)
+            .limit(rules.listed)
         )
     )
     members = connection.execute(
@@ -261,7 +263,7 @@ def take_flush(
             IncidentMember.state == MEMBER_ALONE, SlackThread.thread_key == IncidentMember.thread_key,
         ))
         .where(IncidentMember.incident_id == incident_id, IncidentMember.announced_at.is_(None))
-        .order_by(IncidentMember.tenant, IncidentMember.id)
+        .order_by(func.length(IncidentMember.tenant), IncidentMember.tenant, IncidentMember.id)
     ).all()
     seen: set[int] = set()
     new_members = []
