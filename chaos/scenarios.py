@@ -441,6 +441,10 @@ def outage(options: Options) -> Result:
     second.tenants = {k: v for k, v in second.tenants.items() if k not in first.tenants}
     second.deliveries = [d for d in second.deliveries if d.tenant in second.tenants]
     timeout = sizes.http_timeout
+    # The 429 phase is the outage's first seconds: the group wait (30 s) would hold every
+    # failure alert past it, and the Retry-After check would have nothing to look at.
+    # Incidents stay on; only their wait is 0 here.
+    topology.settings["HGW_RULES_FILE"] = str(rules_without_group_wait(options.workdir))
     with Cluster(f"s2-outage-{options.database}", options.workdir, topology, postgres_url=options.postgres_url) as cluster:
         first.seed(cluster.hotglue)
         second.seed(cluster.hotglue)
@@ -523,6 +527,20 @@ def outage(options: Options) -> Result:
             figures.problem(f"ingest: {len(non_2xx)} answers were not 2xx: {_status_summary(non_2xx)}")
         finish_figures(figures, cluster, sampler)
         return Result(2, "outage", options.database, passed(figures, combined, allow_5xx=False), figures, time.monotonic() - started)
+
+
+def rules_without_group_wait(workdir: Path) -> Path:
+    """The default rules file with ``[incidents] group_wait_seconds = 0``, written to ``workdir``."""
+    from hotglue_webhooks.settings import DEFAULT_RULES_FILE
+
+    text = Path(DEFAULT_RULES_FILE).read_text()
+    changed, count = re.subn(r"(?m)^group_wait_seconds = \d+", "group_wait_seconds = 0", text)
+    if count != 1:
+        raise RuntimeError(f"{DEFAULT_RULES_FILE}: no single group_wait_seconds line to change")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "rules-no-group-wait.toml"
+    path.write_text(changed)
+    return path
 
 
 def _status_summary(attempts: list[Any]) -> str:
