@@ -106,12 +106,16 @@ def rows(url: str, sql: str, **params: Any) -> list[Any]:
 
 
 def processed_times(url: str) -> list[float]:
-    """Unix times at which events were processed to the end, sorted."""
+    """Unix times at which the loaded webhooks were processed to the end, sorted (the
+    receiver's own events, e.g. an incident's update, ``s3_root`` ``~…``, are not load)."""
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
             values = connection.execute(
-                text("SELECT processed_at FROM events WHERE processed_at IS NOT NULL ORDER BY processed_at")
+                text(
+                    "SELECT processed_at FROM events WHERE processed_at IS NOT NULL"
+                    " AND (s3_root IS NULL OR s3_root NOT LIKE '~%') ORDER BY processed_at"
+                )
             ).scalars()
             times = []
             for value in values:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +35,12 @@ from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.storage.models import ActionRecord, Event
 
 # Final states that lose nothing: "not_needed" is a failure report whose watched actions
-# all succeeded (issue 15), so there was nothing to report.
-SUCCEEDED = ("done", "dry_run", "not_needed")
+# all succeeded (issue 15), so there was nothing to report; "folded" is a failure alert
+# its incident's message carries, "held" a Slack alert a snooze held (issue 12): both are
+# checked to be explained by their incident or snooze (check_folded).
+SUCCEEDED = ("done", "dry_run", "not_needed", "folded", "held")
+_FOLDED = re.compile(r"^folded into incident (\d+) ")
+_HELD = re.compile(r"^(?:held by snooze (\d+) until |the message it follows was (?:held|folded))")
 _redactor = Redactor()
 
 
@@ -165,6 +170,39 @@ def check_deliveries(figures: Figures, load: LoadResult, events: list[EventRow],
 
 
 # -- processing and actions ---------------------------------------------------------------
+
+
+def check_folded(figures: Figures, sessions: sessionmaker[Session], events: list[EventRow], actions: list[ActionRow]) -> None:
+    """Every ``folded`` alert names an incident that holds its tenant (so the incident's
+    message or thread names it); every ``held`` one names a snooze that exists. Anything
+    else in those states is a message lost."""
+    from hotglue_webhooks.storage.models import IncidentMember, SnoozeRow
+
+    tenant_of = {event.id: event.tenant for event in events}
+    with sessions() as session:
+        members = set(session.execute(select(IncidentMember.incident_id, IncidentMember.tenant)).tuples())
+        snoozes = set(session.scalars(select(SnoozeRow.id)))
+    folded = held = 0
+    for action in actions:
+        if action.state == "folded":
+            match = _FOLDED.match(action.last_error or "")
+            if match and (int(match.group(1)), tenant_of.get(action.event_id)) in members:
+                folded += 1
+                continue
+            if _HELD.match(action.last_error or ""):  # follows a folded message
+                folded += 1
+                continue
+            figures.lost += 1
+            figures.problem(f"folded without its incident: {action.kind} {action.key}: {(action.last_error or '')[:160]}")
+        elif action.state == "held":
+            match = _HELD.match(action.last_error or "")
+            if match and (match.group(1) is None or int(match.group(1)) in snoozes):
+                held += 1
+                continue
+            figures.lost += 1
+            figures.problem(f"held without its snooze: {action.kind} {action.key}: {(action.last_error or '')[:160]}")
+    figures.extra["folded_into_incidents"] = folded
+    figures.extra["held_by_snoozes"] = held
 
 
 def check_processing(figures: Figures, events: list[EventRow], actions: list[ActionRow]) -> None:

@@ -13,6 +13,7 @@ import copy
 import json
 import random
 import string
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -401,3 +402,73 @@ def _iso(moment: datetime) -> str:
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+# Ten errors of their own (scenario 6): distinct words, not numbers, since a signature
+# strips numbers (rules/incidents.py); each on one tenant.
+DISTINCT_ERRORS = (
+    ("ETL_FAILED", "shopify", "ETL script failed: KeyError: 'sku'"),
+    ("ETL_FAILED", "shopify", "ETL script failed: KeyError: 'vendor'"),
+    ("ETL_FAILED", "woocommerce", "ETL script failed: ValueError: could not convert string to float: 'n/a'"),
+    ("SYNC_FAILED", "woocommerce", "requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: https://shop.example/wp-json/wc/v3/orders"),
+    ("SYNC_FAILED", "magento", "singer_sdk.exceptions.FatalAPIError: 403 Client Error: Forbidden for path: /rest/V1/products"),
+    ("SYNC_FAILED", "shopify", "singer_sdk.exceptions.RetriableAPIError: 429 Client Error: Too Many Requests for path: /admin/api/2024-01/products.json"),
+    ("EXPORT_FAILED", "shopify", "target_optiply.exceptions.TargetError: supplier is missing"),
+    ("EXPORT_FAILED", "shopify", "target_optiply.exceptions.TargetError: product archived"),
+    ("DISCOVER_FAILED", "magento", "RuntimeError: catalog discovery timed out"),
+    ("ETL_FAILED", "magento", "ETL script failed: TypeError: 'NoneType' object is not subscriptable"),
+)
+
+
+def outage_and_distinct(
+    templates: dict[str, dict[str, Any]], *, outage: int, repeats: int, resolved: int, seed: int,
+    spread_seconds: float = 60.0,
+) -> tuple[Workload, list[str], list[str]]:
+    """Return (workload, outage tenants, distinct-error tenants): ``outage`` tenants failing
+    with Shopify's 500 within ``spread_seconds`` (each with its own ``page_info`` cursor and
+    request id: noise a signature must ignore), ``repeats`` of them failing a second time,
+    one tenant per :data:`DISTINCT_ERRORS` entry, and then a finished job of ``resolved``
+    outage tenants (scenario 6)."""
+    rng = random.Random(seed)
+    ids = _Ids(rng)
+    names = ids.tenants(outage + len(DISTINCT_ERRORS))
+    rng.shuffle(names)
+    down, distinct = sorted(names[:outage], key=int), sorted(names[outage:], key=int)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    template = templates["sync_failed__shopify_500"]
+    owners = [(t, "outage") for t in down] + [(t, "outage") for t in rng.sample(down, repeats)]
+    owners += [(t, f"distinct:{n}") for n, t in enumerate(distinct)]
+    rng.shuffle(owners)
+    step = timedelta(seconds=spread_seconds / max(1, len(owners)))
+    deliveries: list[Delivery] = []
+    moment = start
+    for tenant, kind in owners:
+        moment += step
+        job_id = ids.job_id()
+        payload = copy.deepcopy(template)
+        cursor = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(40))
+        message = str(payload["message"]) + f"?limit=250&page_info={cursor} (request id: {uuid.UUID(int=rng.getrandbits(128))})"
+        status = "SYNC_FAILED"
+        tap = "shopify"
+        if kind.startswith("distinct:"):
+            status, tap, message = DISTINCT_ERRORS[int(kind.split(":")[1])]
+        payload.update(
+            job_id=job_id, tenant=tenant, started_by=tenant, flow_id=SHOP_FLOW, tap=tap, status=status, message=message,
+            s3_root=f"{tenant}/flows/{SHOP_FLOW}/jobs/{moment:%Y/%m/%d/%H/%M}/{job_id}",
+            start_time=_iso(moment - timedelta(minutes=3)), last_updated=_iso(moment),
+        )
+        deliveries.append(_delivery(len(deliveries), payload, "outage" if kind == "outage" else "distinct"))
+    done = templates["job_completed__incremental"]
+    for tenant in down[:resolved]:
+        moment += timedelta(milliseconds=rng.randint(50, 150))
+        job_id = ids.job_id()
+        payload = copy.deepcopy(done)
+        payload.update(
+            job_id=job_id, tenant=tenant, started_by=tenant, flow_id=SHOP_FLOW, status="JOB_COMPLETED",
+            s3_root=f"{tenant}/flows/{SHOP_FLOW}/jobs/{moment:%Y/%m/%d/%H/%M}/{job_id}",
+            start_time=_iso(moment - timedelta(minutes=3)), last_updated=_iso(moment),
+        )
+        deliveries.append(_delivery(len(deliveries), payload, "resolved"))
+    plans = {t: Tenant(t, "shop") for t in names}
+    kinds = {"outage": outage + repeats, "distinct": len(distinct), "resolved": resolved}
+    return Workload(deliveries, plans, jobs=len(deliveries), kinds=kinds), down, distinct

@@ -28,7 +28,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 PAYLOAD_FILES = sorted(FIXTURES.glob("*.json"))
 SECRET = "test-webhook-secret"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TABLES = ("actions", "events", "rejections", "meta", "slack_threads", "slack_pacing", "reconcile_passes")
+TABLES = (
+    "actions", "events", "rejections", "meta", "slack_threads", "slack_pacing", "reconcile_passes",
+    "incidents", "incident_members", "snoozes",
+)
 
 
 def payload(name: str) -> dict[str, Any]:
@@ -109,8 +112,13 @@ class Receiver:
         # Pacing Slack (1 message/s/channel) would make tests sleep; its own tests turn it on.
         overrides.setdefault("slack_min_interval_seconds", 0)
         transport = overrides.pop("hotglue_transport", None)
+        # The group wait (30 s) would make every failure's alert wait: off here, unless a
+        # test sets its [incidents] (its own tests turn it on).
+        incidents = overrides.pop("incidents", {"group_wait_seconds": 0})
         self.settings = load_settings(database_url=database_url, **overrides)
         self.runtime = Runtime(self.settings, hotglue_transport=transport)
+        rules = self.runtime.rules
+        self.runtime.rules = rules.model_copy(update={"incidents": rules.incidents.model_copy(update=incidents)})
         self.app = create_app(runtime=self.runtime)
         self.client = self.app.test_client()
 

@@ -13,7 +13,12 @@ from conftest import FIXTURES
 from chaos import verify
 from chaos.load import Attempt, LoadResult, Outcome
 from chaos.verify import ActionRow, EventRow, Figures, PeerRequests
-from chaos.workload import build, failures_in_a_minute, load_templates
+from chaos.scenarios import named_tenants
+from chaos.workload import DISTINCT_ERRORS, build, failures_in_a_minute, load_templates, outage_and_distinct
+from hotglue_webhooks.rules import JobEvent
+from hotglue_webhooks.rules.incidents import signature
+from hotglue_webhooks.rules.messages import incident_members, scrub, telling_line
+from hotglue_webhooks.rules.model import IncidentMemberView
 from hotglue_webhooks.fakes import RecordedRequest
 
 TEMPLATES = load_templates(FIXTURES)
@@ -48,6 +53,33 @@ def test_failures_in_a_minute_cover_every_tenant_then_resolve_some() -> None:
     failed = [d for d in workload.deliveries if d.status == "SYNC_FAILED"]
     assert len(failed) == 50 and len({d.tenant for d in failed}) == 20
     assert [d.status for d in workload.deliveries[50:]] == ["JOB_COMPLETED"] * 5
+
+
+def test_the_outage_is_one_signature_despite_its_noise_and_the_distinct_errors_ten() -> None:
+    workload, down, distinct = outage_and_distinct(TEMPLATES, outage=300, repeats=20, resolved=10, seed=2)
+    failures = [d for d in workload.deliveries if d.kind != "resolved"]
+    assert len(failures) == 330 and len(down) == 300 and len(distinct) == len(DISTINCT_ERRORS) == 10
+    signatures: dict[str, set[str]] = {}
+    for delivery in failures:
+        payload = json.loads(delivery.body)
+        event = JobEvent.from_payload(payload, event_key=delivery.key[0])
+        made = signature(event, telling_line(scrub(event.message or "")))
+        assert made is not None
+        signatures.setdefault(delivery.kind, set()).add(made.id)
+    assert len(signatures["outage"]) == 1  # cursors and request ids do not split it
+    assert len(signatures["distinct"]) == 10 and not signatures["distinct"] & signatures["outage"]
+    assert [d.kind for d in workload.deliveries[-10:]] == ["resolved"] * 10
+
+
+def test_the_budget_reads_every_way_slack_names_a_tenant() -> None:
+    reply = incident_members(
+        [IncidentMemberView(1, "1001", "F"), IncidentMemberView(2, "1002", "F", "C1", "1.2")], "https://h.example", 1, 2
+    )
+    assert named_tenants({"text": reply.text, "blocks": reply.blocks}) == {"1001", "1002"}
+    top = {"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*Tenants*: 1001, 1003 and 5 more (all in the thread)"}}]}
+    assert named_tenants(top) == {"1001", "1003"}
+    alert = {"text": ":red_circle: ETL_FAILED for tenant 2001 on flow F (shopify → optiply), job J: x", "blocks": []}
+    assert named_tenants(alert) == {"2001"}
 
 
 def request(at: float, body: dict[str, object], key: str | None = None) -> RecordedRequest:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 import threading
 from collections.abc import Iterator
@@ -101,7 +103,11 @@ def test_send_with_the_wrong_secret_exits_non_zero(live_url: str, monkeypatch: p
     assert out == 'sync_failed__shopify_500.json: 401 {"error":"X-Hub-Signature does not match the body"}\n'
 
 
-def test_events_list_show_replay_and_purge(cli_env: str) -> None:
+def test_events_list_show_replay_and_purge(cli_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `worker --once` drains what is due: without this, the alert would wait its group wait.
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[incidents]\ngroup_wait_seconds = 0\n")
+    monkeypatch.setenv("HGW_RULES_FILE", str(rules))
     receiver = Receiver(cli_env)
     receiver.post("sync_failed__shopify_500")
     receiver.post("job_created__scheduled")

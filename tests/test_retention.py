@@ -97,3 +97,38 @@ def test_every_worker_thread_can_hold_a_connection_and_the_purge_still_gets_one(
                 connection.close()
     finally:
         receiver.close()
+
+
+def test_purge_removes_incidents_closed_and_snoozes_ended_before_the_window(receiver: Receiver) -> None:
+    from hotglue_webhooks.storage.db import write_session
+    from hotglue_webhooks.storage.models import Incident, IncidentMember, SnoozeRow
+
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=31), now - timedelta(days=1)
+
+    def incident(state: str, closed: datetime | None) -> Incident:
+        return Incident(
+            signature="00000000000000aa", env_id="e", stage="SYNC_FAILED", connector="shopify → optiply",
+            error_line="x", channel="#c", state=state, first_seen_at=old, opened_at=old, last_change_at=old,
+            closed_at=closed, flush_seq=1, updated_at=old,
+        )
+
+    with write_session(receiver.runtime.sessions) as session:
+        gone, kept, still_open = incident("resolved", old), incident("expired", recent), incident("open", None)
+        session.add_all([gone, kept, still_open])
+        session.flush()
+        for parent in (gone, kept, still_open):
+            session.add(IncidentMember(signature="00000000000000aa", tenant="1", flow_id="F", incident_id=parent.id,
+                                       event_id=1, state="folded", seen_at=old))
+        session.add(IncidentMember(signature="00000000000000bb", tenant="2", flow_id="F", event_id=2, state="alone", seen_at=old))
+        session.add_all([
+            SnoozeRow(scope="tenant", target="1", until=old, by="a", created_at=old, held=0, ended_at=old),
+            SnoozeRow(scope="tenant", target="2", until=old, by="a", created_at=old, held=0),  # its summary is not out yet
+            SnoozeRow(scope="tenant", target="3", until=recent, by="a", created_at=old, held=0, ended_at=recent),
+        ])
+    result = purge(receiver.runtime.sessions, 30, now=now)
+    assert (result.incidents, result.snoozes) == (1, 1)
+    with receiver.runtime.sessions() as session:
+        assert sorted(session.scalars(select(Incident.state))) == ["expired", "open"]
+        assert session.scalar(select(func.count()).select_from(IncidentMember)) == 2  # the kept incidents' members
+        assert sorted(session.scalars(select(SnoozeRow.target))) == ["2", "3"]

@@ -409,6 +409,127 @@ def actions_replay(
     click.echo(f"replayed {matched} dead action(s) of {reopened} event(s); the worker takes them up now")
 
 
+def _ahead(text: str) -> datetime:
+    """A time ahead: ISO-8601, or a duration from now (``30m``, ``2h``, ``7d``)."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    text = text.strip()
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) + timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    moment = parse_time(text)
+    if moment is None:
+        raise click.BadParameter(f"{text!r}: use ISO-8601 (2026-12-07T18:00Z) or a duration (30m, 2h, 7d)")
+    return moment
+
+
+@main.group()
+def snooze() -> None:
+    """Hold the Slack alerts of a tenant or an incident signature until a time.
+
+    A snoozed failure is still stored, decided, shown and acted on in HotGlue; only its
+    Slack alert is held. When the snooze ends, one summary of what happened is posted.
+    """
+
+
+def _make_snooze(scope: str, target: str, for_: str | None, until: str | None, by: str, reason: str | None) -> None:
+    from hotglue_webhooks.storage.db import write_session
+    from hotglue_webhooks.storage.snoozes import snooze as make
+
+    if (for_ is None) == (until is None):
+        raise click.UsageError("give exactly one of --for DURATION or --until TIME")
+    end = _ahead(for_ or until or "")
+    runtime = _runtime()
+    try:
+        with write_session(runtime.sessions) as session:
+            made = make(session, scope=scope, target=target, until=end, by=by, reason=reason,
+                        max_days=runtime.rules.snooze.max_days)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"snooze {made.id}: {scope} {target} until {made.until.isoformat()} by {made.by}")
+
+
+_SNOOZE_OPTIONS = [
+    click.option("--for", "for_", metavar="DURATION", help="How long: 30m, 2h, 7d."),
+    click.option("--until", metavar="TIME", help="Until when: ISO-8601 (UTC unless an offset is given)."),
+    click.option("--by", default="cli", show_default=True, help="Who snoozes (recorded)."),
+    click.option("--reason", help="Why (recorded, shown in the summary)."),
+]
+
+
+def _with_snooze_options(command: Any) -> Any:
+    for option in reversed(_SNOOZE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@snooze.command("tenant")
+@click.argument("tenant")
+@_with_snooze_options
+def snooze_tenant(tenant: str, for_: str | None, until: str | None, by: str, reason: str | None) -> None:
+    """Hold every Slack alert of TENANT."""
+    _make_snooze("tenant", tenant, for_, until, by, reason)
+
+
+@snooze.command("signature")
+@click.argument("signature")
+@_with_snooze_options
+def snooze_signature(signature: str, for_: str | None, until: str | None, by: str, reason: str | None) -> None:
+    """Hold the Slack alerts of one failure signature (shown on incident messages and by `incidents`)."""
+    _make_snooze("signature", signature, for_, until, by, reason)
+
+
+@snooze.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also the snoozes that ended.")
+def snooze_list(show_all: bool) -> None:
+    """The snoozes in force (or all, newest first), with who, until when and how many alerts held."""
+    from hotglue_webhooks.display import escape_invisible
+    from hotglue_webhooks.storage.snoozes import active_snoozes, recent_snoozes
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        rows = recent_snoozes(session) if show_all else active_snoozes(session, datetime.now(UTC))
+    if not rows:
+        click.echo("no snooze in force" if not show_all else "no snooze")
+        return
+    for row in rows:
+        click.echo(
+            f"{row.id}\t{row.scope} {escape_invisible(row.target)}\tuntil {row.until.isoformat()}\tby {escape_invisible(row.by)}"
+            f"\theld {row.held}" + (f"\t{escape_invisible(row.reason)}" if row.reason else "")
+        )
+
+
+@snooze.command("lift")
+@click.argument("snooze_id", type=click.IntRange(1, 2**63 - 1))
+def snooze_lift(snooze_id: int) -> None:
+    """End snooze SNOOZE_ID now; its summary follows."""
+    from hotglue_webhooks.storage.db import write_session
+    from hotglue_webhooks.storage.snoozes import lift
+
+    runtime = _runtime()
+    with write_session(runtime.sessions) as session:
+        lifted = lift(session, snooze_id)
+    if lifted is None:
+        raise click.ClickException(f"no snooze {snooze_id}")
+    click.echo(f"snooze {lifted.id} ends {lifted.until.isoformat()}; the worker posts its summary")
+
+
+@main.command()
+@click.option("--all", "show_all", is_flag=True, help="Also resolved and expired ones.")
+def incidents(show_all: bool) -> None:
+    """Incidents (a failure shared by many tenants), newest first: id, state, signature, tenants, what."""
+    from hotglue_webhooks.storage.incidents import incident_rows
+
+    runtime = _runtime()
+    rows = incident_rows(runtime.sessions, open_only=not show_all)
+    if not rows:
+        click.echo("no open incident" if not show_all else "no incident")
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']}\t{row['state']}\t{row['group']}\t{row['tenants']} tenants ({row['recovered']} recovered)"
+            f"\t{row['stage']} on {row['connector']}\tsince {row['first_seen_at']}"
+        )
+
+
 @main.command()
 @click.option("--days", type=click.IntRange(1, MAX_DAYS), default=None, help="Default: HGW_RETENTION_DAYS.")
 def purge(days: int | None) -> None:
@@ -550,6 +671,20 @@ def check_config() -> None:
             f"{link.target_flow or link.source_flow} with the tenant config's {link.config_from}, schedule "
             f"{link.schedule_expression or rules.schedules.default_expression}"
         )
+    incidents = rules.incidents
+    if incidents.enabled:
+        out(
+            f"incidents:       {incidents.min_tenants} tenants with one signature within {incidents.window_minutes:g} min; "
+            f"first alerts wait {incidents.group_wait_seconds:g} s; updates at most every "
+            f"{incidents.update_interval_seconds:g} s; idle {incidents.expire_minutes:g} min closes one"
+        )
+    else:
+        out("incidents:       off (every failure alerts on its own)")
+    digest = rules.digest
+    out(
+        f"daily digest:    {'at %02d:00 UTC to %s' % (digest.hour_utc, ', '.join(digest.channels) or 'each environment channel') if digest.enabled else 'off'}"
+    )
+    out(f"snoozes:         at most {rules.snooze.max_days:g} days")
 
 
 def _required(schema: dict[str, Any], prefix: str = "") -> list[str]:

@@ -152,4 +152,15 @@ def facts_for_record(facts: Facts, redactor: Redactor) -> dict[str, Any]:
                 "start_time": facts.newest_terminal.start_time,
             }
         ),
+        **(
+            {}
+            if facts.incident is None
+            else {
+                "incident": {
+                    "id": facts.incident.id, "group": facts.incident.signature, "state": facts.incident.state,
+                    "tenants": facts.incident.tenants, "recovered": facts.incident.recovered,
+                    "ts": facts.incident.ts, "new_members": [m.tenant for m in facts.incident.new_members],
+                }
+            }
+        ),
     }

@@ -1,4 +1,5 @@
-"""Retention: delete events (with their actions) and rejections older than N days.
+"""Retention: delete events (with their actions) and rejections older than N days, and
+incidents closed and snoozes ended longer ago than that.
 
 Deletes in small batches, each its own short transaction, and rests as long as each
 batch took before the next: ingest never waits long for the write lock (SQLite) and
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.metrics import count_purge
 from hotglue_webhooks.storage.db import write_session
-from hotglue_webhooks.storage.models import ActionRecord, Event, Meta, Rejection
+from hotglue_webhooks.storage.incidents import purge_closed
+from hotglue_webhooks.storage.models import ActionRecord, Event, Meta, Rejection, SnoozeRow
 
 LAST_PURGE_KEY = "retention.last_purge"
 
@@ -33,6 +35,10 @@ class PurgeResult:
     events: int
     actions: int
     rejections: int
+    incidents: int = 0
+    """Incidents closed (resolved, expired) before the cut-off, with their members."""
+    snoozes: int = 0
+    """Snoozes that ended (summary queued) before the cut-off."""
 
 
 def purge(
@@ -59,9 +65,17 @@ def purge(
             progress(len(ids))
     for session, ids in _batches(sessions, Rejection, cutoff, batch_size, sleep):
         rejections += session.execute(delete(Rejection).where(Rejection.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+    # Incidents and snoozes are few (one per outage, one per person's click): one statement each.
+    with write_session(sessions) as session:
+        incidents, _members = purge_closed(session.connection(), cutoff)
+        snoozes = session.execute(
+            delete(SnoozeRow).where(SnoozeRow.until < cutoff, SnoozeRow.ended_at.is_not(None))
+        ).rowcount  # type: ignore[attr-defined]
     _set_last_purge(sessions, now)
     count_purge(events, actions, rejections)
-    return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
+    return PurgeResult(
+        cutoff=cutoff, events=events, actions=actions, rejections=rejections, incidents=incidents, snoozes=snoozes
+    )
 
 
 def _batches(

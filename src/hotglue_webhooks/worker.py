@@ -11,13 +11,14 @@ executed again.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,14 @@ from hotglue_webhooks.redaction import Redactor
 from hotglue_webhooks.retention import claim_purge_slot, claim_slot, purge
 from hotglue_webhooks.rules import (
     SLACK_ACTION_FAILED, SLACK_POST, SLACK_UPDATE, Decision, Facts, JobEvent, OpenAlert, RulesConfig,
-    TerminalStage, decide, needed_facts,
+    TerminalStage, decide, is_stale, needed_facts,
 )
+from hotglue_webhooks.rules.incidents import FOLD, HOLD, OPEN, incident_expired, judge, recovers
 from hotglue_webhooks.rules.messages import action_failed
+from hotglue_webhooks.rules.config import SNOOZE_SUMMARY
+from hotglue_webhooks.rules.model import (
+    ALERT_INCIDENT_ANNOUNCE, ALERT_INCIDENT_POST, DAILY_DIGEST, INCIDENT_UPDATE, SNOOZE_ENDED,
+)
 from hotglue_webhooks.settings import Settings
 from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.models import (
@@ -46,6 +52,8 @@ from hotglue_webhooks.storage.models import (
     ACTION_DONE,
     ACTION_DRY_RUN,
     ACTION_FINAL,
+    ACTION_FOLDED,
+    ACTION_HELD,
     ACTION_NOT_NEEDED,
     ACTION_PENDING,
     ACTION_RETRYING,
@@ -60,7 +68,10 @@ from hotglue_webhooks.storage.models import (
     UTCDateTime,
 )
 from hotglue_webhooks.storage.queue import LEASE_HELD, Claim, claim_next, release, renew
+from hotglue_webhooks.storage import incidents as incident_state
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
+from hotglue_webhooks.storage.digest import store_due_digests
+from hotglue_webhooks.storage.snoozes import count_held, end_due, snooze_in_force
 from hotglue_webhooks.storage.stages import newest_terminal_stage
 
 if TYPE_CHECKING:
@@ -68,6 +79,7 @@ if TYPE_CHECKING:
     from hotglue_webhooks.reconcile import Reconciler
 
 RECONCILE_SLOT_KEY = "reconcile.last_pass"
+_OWN_NOTICES = frozenset({INCIDENT_UPDATE, SNOOZE_ENDED, DAILY_DIGEST})
 
 log = structlog.get_logger("hotglue_webhooks.worker")
 
@@ -81,6 +93,9 @@ def pacing_key(params: Any) -> str:
 DEPENDENCY_WAIT_SECONDS = 5.0
 # How often a worker looks for events whose worker died (an expired lease), in seconds.
 EXPIRED_CHECK_SECONDS = 1.0
+# How often a worker process looks for what time makes due (idle incidents, ended
+# snoozes, the daily digest), in seconds.
+TICK_SECONDS = 5.0
 MAX_ERROR_CHARS = 2000
 
 
@@ -127,6 +142,7 @@ class Worker:
         self.name = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._expired_checked_at: datetime | None = None
         self._purge_checked_at: datetime | None = None
+        self._ticked_at: datetime | None = None
 
     # -- loop ---------------------------------------------------------------------------
 
@@ -150,6 +166,7 @@ class Worker:
         while not stop.is_set():
             try:
                 self.maybe_purge()
+                self.maybe_tick()
                 if not self.run_once(owner):
                     stop.wait(self.settings.poll_seconds)
             except Exception:  # keep the loop alive; the lease brings the event back
@@ -174,6 +191,38 @@ class Worker:
                 "purged", events=result.events, actions=result.actions, rejections=result.rejections,
                 cutoff=result.cutoff.isoformat(),
             )
+
+    def maybe_tick(self) -> None:
+        """At most every :data:`TICK_SECONDS` per process: :meth:`tick`."""
+        now = self.clock()
+        if not _due(self._ticked_at, now, TICK_SECONDS):
+            return
+        self._ticked_at = now
+        self.tick(now)
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Store the receiver's own events that time makes due, in one write transaction:
+        the last update of incidents idle past ``expire_minutes``, the summary of each
+        snooze that ended, and (when ``[digest]`` is on) the daily digest of each channel.
+        Each has a fixed dedupe key, so workers ticking at once store it once."""
+        now = now or self.clock()
+        channel = self.environment(None).slack_channel
+        with connect(self.sessions) as connection, transaction(connection) as tx:
+            incident_state.expire_idle(tx, now, self.rules.incidents)
+            end_due(tx, now, self.rules.channel_for(SNOOZE_SUMMARY, channel))
+            if self.rules.digest.enabled:
+                store_due_digests(tx, now, self.rules, self.environment_channels())
+
+    def environment_channels(self) -> dict[str, list[str | None]]:
+        """Digest channel → the env_ids whose events it covers (None: events of an
+        environment not listed in the rules file)."""
+        default = self.environment(None).slack_channel
+        if self.rules.digest.channels:
+            return {channel: [] for channel in self.rules.digest.channels}
+        channels: dict[str, list[str | None]] = {default: [None]}
+        for env_id in self.rules.environments:
+            channels.setdefault(self.rules.environment_channel(env_id, default), []).append(env_id)
+        return channels
 
     def _reconcile_loop(self, stop: threading.Event) -> None:
         interval = self.settings.reconcile_interval_seconds
@@ -276,7 +325,7 @@ class Worker:
             except PeerError as error:
                 self._retry_event(run, error)
                 return
-            step = self._record_decision(run, decision, facts_for_record(facts, self.redactor))
+            step = self._record_decision(run, decision, facts_for_record(facts, self.redactor), job)
         while step is not None:
             result = self._execute(run, step)
             with transaction(run.connection) as connection:
@@ -295,8 +344,13 @@ class Worker:
         fails transiently.
         """
         environment = self.environment(job.env_id)
-        if environment.flagged:
+        # The receiver's own Slack notices (an incident's update, a snooze's summary, the
+        # digest) name their channel and call no HotGlue API: never flagged.
+        if environment.flagged and job.status not in _OWN_NOTICES:
             return Facts(), Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
+        if job.status == INCIDENT_UPDATE:
+            facts = Facts(incident=self._take_flush(job, connection), public_url=self.settings.public_url)
+            return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
         def alerts(tenant: str, flow_id: str) -> tuple[OpenAlert, ...]:
             if connection is not None:
@@ -320,15 +374,35 @@ class Worker:
         facts = gather_facts(
             needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts, newest_terminal=newest
         )
+        facts = dataclasses.replace(facts, public_url=self.settings.public_url)
         return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
-    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any]) -> _Step | None:
+    def _take_flush(self, job: JobEvent, connection: Connection | None) -> Any:
+        """Read the incident of an ``INCIDENT_UPDATE`` event and clear its pending update, in
+        a write transaction of its own (changes after it ask for the next update)."""
+        incident_id, seq = job.payload.get("incident_id"), job.payload.get("seq")
+        if connection is None or not isinstance(incident_id, int) or not isinstance(seq, int):
+            return None
+        with transaction(connection) as tx:
+            return incident_state.take_flush(
+                tx, incident_id, seq, self.clock(), self.rules.incidents, self.settings.public_url
+            )
+
+    def _record_decision(self, run: _Run, decision: Decision, facts: dict[str, Any], job: JobEvent) -> _Step | None:
         """Record the event's actions and start the first one (in one transaction);
-        return it, or None when none is left to run (the event is then released)."""
+        return it, or None when none is left to run (the event is then released).
+
+        A finished job (not stale) also marks its tenant's flow recovered in the incidents
+        it is in, in the same transaction.
+        """
         for attempt in range(3):
             try:
                 with transaction(run.connection) as connection:
                     self._insert_actions(connection, run, decision, facts)
+                    if recovers(job) and not is_stale(decision.notes):
+                        incident_state.recover(
+                            connection, str(job.tenant), str(job.flow_id), self.clock(), self.rules.incidents
+                        )
                     # This event's actions: the ones just added, and on a replay its earlier ones.
                     run.steps = _steps_to_run(connection, run.claim.id)
                     return self._next(connection, run)
@@ -433,12 +507,18 @@ class Worker:
             step.kind, step.params = SLACK_POST, report
         else:
             blocker = _dependency_state(connection, step.depends_on)
+            if blocker in (ACTION_HELD, ACTION_FOLDED):
+                # E.g. the count update of a repeat whose reply a snooze held: it follows it.
+                self._end(connection, step, blocker, now, last_error=f"the message it follows was {blocker}")
+                return False
             if blocker == "waiting":
                 run.wake.append(now + timedelta(seconds=DEPENDENCY_WAIT_SECONDS))
                 return False
             if blocker == "failed":
                 self._end(connection, step, ACTION_SKIPPED, now, last_error="a step it depends on did not succeed")
                 return False
+        if step.kind in SLACK_KINDS and not self._gate(connection, run, step, now):
+            return False
         if step.kind in SLACK_KINDS and not self.effects.slack_dry_run:
             # Slack allows about one message per second per channel: the sender paces
             # itself (across all worker processes) rather than retrying into 429s. The
@@ -465,6 +545,74 @@ class Worker:
             self._renew(connection, run, now)
             return False
         step.attempts, step.state = attempts, ACTION_RUNNING
+        return True
+
+    def _gate(self, connection: Connection, run: _Run, step: _Step, now: datetime) -> bool:
+        """Decide, just before a Slack message goes out, whether it goes out now: False
+        when a snooze holds it (ended ``held``), its incident takes it (ended ``folded``),
+        or it waits for its signature's group wait (comes back then, not an attempt).
+
+        The grouping decision is the pure :func:`hotglue_webhooks.rules.incidents.judge`;
+        the state it reads and what it records live in ``storage/incidents.py``, all
+        within this transaction. An incident thread reply gets its channel and
+        ``thread_ts`` here, from the incident's message posted before it.
+        """
+        params = step.params
+        about, grouping = params.get("about"), params.get("incident")
+        rules = self.rules.incidents
+        if isinstance(about, Mapping):
+            signatures = [str(about["group"])] if about.get("group") else []
+            held = snooze_in_force(connection, about.get("tenant"), signatures, now)
+            if held is not None:
+                snooze_id, until = held
+                count_held(connection, snooze_id)
+                if isinstance(grouping, Mapping):
+                    sighting = incident_state.Sighting.of(grouping)
+                    incident_state.sight(connection, sighting, run.claim.id, now, rules, snoozed=True)
+                self._end(
+                    connection, step, ACTION_HELD, now,
+                    last_error=f"held by snooze {snooze_id} until {until:%Y-%m-%d %H:%M} UTC; a summary follows it",
+                )
+                return False
+        if isinstance(grouping, Mapping) and rules.enabled:
+            sighting = incident_state.Sighting.of(grouping)
+            state, member = incident_state.sight(connection, sighting, run.claim.id, now, rules)
+            if state.incident_id is not None and incident_expired(state.incident_last_change, now, rules):
+                incident_state.expire(connection, state.incident_id, now, rules)
+                state, member = incident_state.sight(connection, sighting, run.claim.id, now, rules)
+            verdict = judge(state, now, rules)
+            if verdict.kind == HOLD and verdict.until is not None:
+                connection.execute(_COME_BACK, {"action_id": step.id, "at": verdict.until, "now": now})
+                run.wake.append(verdict.until)
+                return False
+            if verdict.kind in (OPEN, FOLD):
+                if verdict.kind == OPEN:
+                    incident_id = incident_state.open_incident(connection, sighting, now, rules)
+                else:
+                    incident_id = int(state.incident_id or 0)
+                    incident_state.fold(connection, member, incident_id, now, rules)
+                self._end(
+                    connection, step, ACTION_FOLDED, now,
+                    last_error=f"folded into incident {incident_id} (signature {sighting.signature}): {verdict.why}",
+                )
+                run.log.info("alert_folded", incident_id=incident_id, group=sighting.signature)
+                return False
+            incident_state.post_alone(connection, member)
+        alert = params.get("alert")
+        if isinstance(alert, Mapping) and alert.get("op") == ALERT_INCIDENT_POST:
+            # Posted meanwhile (by a later update, this one being replayed): the incident
+            # keeps one message, so this becomes an update of it.
+            posted = incident_state.thread_of(connection, int(alert["incident_id"]))
+            if posted is not None:
+                step.kind = SLACK_UPDATE
+                step.params = {**params, "channel": posted[0], "ts": posted[1]}
+        thread_of = params.get("incident_thread")
+        if thread_of is not None:
+            thread = incident_state.thread_of(connection, int(thread_of))
+            if thread is None:
+                self._end(connection, step, ACTION_SKIPPED, now, last_error="the incident's message was not posted")
+                return False
+            step.params = {**params, "channel": thread[0], "thread_ts": thread[1]}
         return True
 
     def _failure_report(
@@ -544,7 +692,14 @@ class Worker:
             return
         state = ACTION_DRY_RUN if result.dry_run else ACTION_DONE
         alert = step.params.get("alert")
-        if alert and result.response:
+        op = alert.get("op") if isinstance(alert, Mapping) else None
+        if op == ALERT_INCIDENT_ANNOUNCE and isinstance(alert, Mapping):
+            # Named in the thread (or would have been, in dry-run): not listed again.
+            members = [int(m) for m in alert.get("members") or []]
+            incident_state.mark_announced(connection, members, now)
+        elif op == ALERT_INCIDENT_POST and isinstance(alert, Mapping) and result.response:
+            incident_state.record_post(connection, int(alert["incident_id"]), result.response, step.params)
+        elif alert and result.response:
             # The alert thread is recorded with the outcome, in the same transaction.
             record_alert(connection, alert, result.response, step.params, run.claim.order, now=now)
         self._end(
@@ -710,12 +865,16 @@ def _end_statement(fields: tuple[str, ...]) -> Update:
 
 def _dependency_state(connection: Connection, keys: list[str]) -> str | None:
     """None when every action ``keys`` names succeeded, "failed" when one is dead or
-    skipped, else "waiting"."""
+    skipped, ``held``/``folded`` when one was held by a snooze or folded into an incident,
+    else "waiting"."""
     if not keys:
         return None
     states: dict[str, str] = {key: state for key, state in connection.execute(_DEPENDENCY_STATES, {"keys": keys})}
     if any(states.get(key) in (ACTION_DEAD, ACTION_SKIPPED) for key in keys):
         return "failed"
+    for state in (ACTION_HELD, ACTION_FOLDED):
+        if any(states.get(key) == state for key in keys):
+            return state
     if all(states.get(key) in ACTION_SUCCEEDED for key in keys):
         return None
     return "waiting"

@@ -89,7 +89,9 @@ def outcome(decision: Decision) -> list[tuple[Any, ...]]:
         if action.kind == SLACK_ACTION_FAILED:
             continue
         if action.kind == SLACK_POST:
-            assert set(action.params) - {"alert", "thread_ts"} == {"channel", "text", "blocks"}
+            # "about" (what a snooze looks at) and "incident" (the grouping the worker judges):
+            # test_rules_incidents.py and test_incidents.py.
+            assert set(action.params) - {"alert", "thread_ts", "about", "incident"} == {"channel", "text", "blocks"}
             assert_valid_blocks(action.params)
             rows.append(
                 (action.kind, action.key, action.depends_on, action.params["channel"], action.params["text"])
@@ -159,6 +161,10 @@ def test_failures_send_one_alert(name: str) -> None:
     alert = decision.actions[0].params["alert"]
     assert alert["op"] == "open"
     assert alert["thread_key"] == f"{ev.env_id}|{ev.tenant}|{ev.flow_id}|{alert['fingerprint']}"
+    grouping = decision.actions[0].params["incident"]
+    assert grouping["tenant"] == ev.tenant and grouping["thread_key"] == alert["thread_key"]
+    assert grouping["channel"] == CHANNEL and len(grouping["group"]) == 16
+    assert decision.actions[0].params["about"] == {"tenant": ev.tenant, "group": grouping["group"]}
 
 
 @pytest.mark.parametrize(

@@ -29,9 +29,12 @@ FULL_SYNC_MARKER = "full_sync_marker"
 ALERT_RESOLVED = "alert_resolved"
 SILENCE_NOTICE = "silence_notice"
 SILENCE_BACK = "silence_back"
+INCIDENT = "incident"
+SNOOZE_SUMMARY = "snooze_summary"
+DAILY_DIGEST = "daily_digest"
 RULE_NAMES = (
     FAILURE_ALERT, EXACT_TOKEN_401, BUY_ORDER_REPORT, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED,
-    SILENCE_NOTICE, SILENCE_BACK,
+    SILENCE_NOTICE, SILENCE_BACK, INCIDENT, SNOOZE_SUMMARY, DAILY_DIGEST,
 )
 
 _NON_EMPTY = {"type": "string", "minLength": 1}
@@ -326,6 +329,55 @@ class SilenceRules(SilenceGrace):
         return self.flows.get(flow_id or "", self)
 
 
+class IncidentRules(_Section):
+    """``[incidents]``: failures of many tenants with one signature become one incident.
+
+    The signature (``rules/incidents.py``) is the normalised telling error line, the
+    connector (tap → target) and the failed stage. Alertmanager's ``group_by`` /
+    ``group_wait`` / ``group_interval``
+    (https://prometheus.io/docs/alerting/latest/configuration/#route), with a thread and
+    an update in place instead of new messages.
+    """
+
+    enabled: bool = True
+    min_tenants: int = Field(default=3, ge=2)
+    """K: an incident opens when this many tenants fail with one signature within ``window_minutes``."""
+    window_minutes: float = Field(default=10.0, gt=0)
+    group_wait_seconds: float = Field(default=30.0, ge=0, le=600)
+    """The first alerts of a signature wait this long (counted from its first sighting in
+    the window) for others to join, so a burst is one message from the start; a signature
+    seen once is posted on its own after it, never later. 0: no wait."""
+    update_interval_seconds: float = Field(default=10.0, ge=0, le=3600)
+    """At most one update of an incident's message (``chat.update`` and its thread list) per
+    this many seconds; what changed meanwhile goes in one update."""
+    expire_minutes: float = Field(default=120.0, gt=0)
+    """An open incident without a new member or a recovery for this long closes as expired."""
+    listed: int = Field(default=10, ge=1, le=50)
+    """Tenants named (lowest ids first) in the top-level message; the thread names them all."""
+    thread_batch: int = Field(default=50, ge=1, le=100)
+    """Tenants named per thread reply (each with its dashboard link)."""
+
+
+class SnoozeRules(_Section):
+    """``[snooze]``: holding alerts of a tenant or signature (``hotglue-webhooks snooze``)."""
+
+    max_days: float = Field(default=30.0, gt=0)
+    """A snooze may last at most this many days (the retention of what it would hide)."""
+
+
+class DigestRules(_Section):
+    """``[digest]``: one message per channel each day (off by default)."""
+
+    enabled: bool = False
+    hour_utc: int = Field(default=8, ge=0, le=23)
+    """Posted at the first worker look after this UTC hour; covers the previous UTC day."""
+    channels: list[str] = Field(default_factory=list)
+    """Channels that get it; empty: the channel of each environment (``HGW_SLACK_CHANNEL``,
+    ``[slack] channel``, ``[environments.*] slack_channel``), each with its environments' events."""
+    listed: int = Field(default=15, ge=1, le=50)
+    """Names listed per section; the rest are counted and linked to the dashboard."""
+
+
 class EnvironmentRules(_Section):
     """Settings for one HotGlue environment (``env_id``) posting to this receiver."""
 
@@ -352,6 +404,9 @@ class RulesConfig(_Section):
     """``env_id`` → its API key variable and channel. When any is listed, an event from an
     ``env_id`` that is not listed (or whose key is unset) is stored, flagged and not acted on."""
     silence: SilenceRules = SilenceRules()
+    incidents: IncidentRules = IncidentRules()
+    snooze: SnoozeRules = SnoozeRules()
+    digest: DigestRules = DigestRules()
 
     @model_validator(mode="after")
     def _distinct_links(self) -> RulesConfig:

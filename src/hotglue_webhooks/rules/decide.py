@@ -14,10 +14,14 @@ from typing import Any
 
 from hotglue_webhooks.rules import messages
 from hotglue_webhooks.rules.buy_orders import read_buy_orders
+from hotglue_webhooks.rules import incidents
 from hotglue_webhooks.rules.config import (
     ALERT_RESOLVED,
     BUY_ORDER_REPORT,
+    DAILY_DIGEST as DAILY_DIGEST_RULE,
     EXACT_TOKEN_401,
+    INCIDENT,
+    SNOOZE_SUMMARY,
     FAILURE_ALERT,
     FULL_SYNC,
     FULL_SYNC_MARKER,
@@ -30,10 +34,15 @@ from hotglue_webhooks.rules.exact import find_token_401
 from hotglue_webhooks.rules.markers import find_marker
 from hotglue_webhooks.rules.alerts import fingerprint, thread_key
 from hotglue_webhooks.rules.model import (
+    ALERT_INCIDENT_ANNOUNCE,
+    ALERT_INCIDENT_POST,
     ALERT_OPEN,
     ALERT_REPEAT,
     ALERT_RESOLVE,
     CONFIG_PLACEHOLDER,
+    DAILY_DIGEST,
+    INCIDENT_UPDATE,
+    SNOOZE_ENDED,
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
@@ -83,6 +92,10 @@ STATUS_RULES: dict[str, tuple[str, ...]] = {
     JOB_COMPLETED: (BUY_ORDER_REPORT, EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER, ALERT_RESOLVED, SILENCE_BACK),
     # The receiver's own notice: a reconciliation pass found pairs silent (rules/rhythm.py).
     PAIRS_SILENT: (SILENCE_NOTICE,),
+    # The receiver's own: an incident changed, a snooze ended, the day's digest is due.
+    INCIDENT_UPDATE: (INCIDENT,),
+    SNOOZE_ENDED: (SNOOZE_SUMMARY,),
+    DAILY_DIGEST: (DAILY_DIGEST_RULE,),
     # HotGlue has no JOB_FAILED: a failed job ends on one of these (REFERENCE §1). A future
     # *_FAILED status not listed here gets the same rules (see _candidate_rules).
     "DISCOVER_FAILED": _FAILED_RULES,
@@ -242,14 +255,25 @@ class _Plan:
         *,
         thread: OpenAlert | None = None,
         alert: Mapping[str, Any] | None = None,
+        about: Mapping[str, Any] | None = None,
+        incident: Mapping[str, Any] | None = None,
+        channel: str | None = None,
     ) -> str:
-        """Post ``message``: to the rule's channel, or as a reply in ``thread``."""
+        """Post ``message``: to the rule's channel (or ``channel``), or as a reply in ``thread``.
+
+        ``about`` (tenant, signature) lets a snooze hold it; ``incident`` makes the worker
+        judge it for grouping before it is posted.
+        """
         if thread is None:
-            params = message.params(self.config.channel_for(self.rule, self.default_channel))
+            params = message.params(channel or self.config.channel_for(self.rule, self.default_channel))
         else:
             params = {**message.params(thread.channel), "thread_ts": thread.ts, "pace": thread.pace}
         if alert is not None:
             params["alert"] = dict(alert)
+        if about is not None:
+            params["about"] = dict(about)
+        if incident is not None:
+            params["incident"] = dict(incident)
         return self.add(SLACK_POST, self.key(what), params, depends_on)
 
     def hotglue(
@@ -288,8 +312,12 @@ def _plan_failure_alert(p: _Plan) -> None:
     export = _is_buy_order_export(event, p.config)
     report = read_buy_orders(event.payload, p.config.buy_orders.streams) if export else None
     alert = messages.failure_alert(event, buy_order_export=export, report=report)
-    print_ = fingerprint(event.status, messages.telling_line(messages.scrub(event.message or "")))
+    line = messages.telling_line(messages.scrub(event.message or ""))
+    print_ = fingerprint(event.status, line)
     key = thread_key(event, print_)
+    signature = incidents.signature(event, line)
+    # What a snooze looks at (by tenant or signature): the worker holds these messages.
+    about = {"tenant": event.tenant, "group": signature.id if signature else None}
     open_alert = _open_alert(p, print_)
     if open_alert is not None:
         count = open_alert.count + 1
@@ -298,6 +326,7 @@ def _plan_failure_alert(p: _Plan) -> None:
             messages.failure_repeat(event, count),
             thread=open_alert,
             alert={"op": ALERT_REPEAT, "thread_key": open_alert.thread_key, "at": event.last_updated},
+            about=about,
         )
         update = messages.repeat_count_update(open_alert, count, event)
         p.add(
@@ -309,6 +338,7 @@ def _plan_failure_alert(p: _Plan) -> None:
                 "text": update.text,
                 "blocks": update.blocks,
                 "pace": open_alert.pace,
+                "about": about,
             },
             depends_on=(reply,),
         )
@@ -319,7 +349,16 @@ def _plan_failure_alert(p: _Plan) -> None:
         return
     opened = {"op": ALERT_OPEN, "thread_key": key, "tenant": event.tenant, "flow_id": event.flow_id}
     opened |= {"fingerprint": print_, "at": event.last_updated}
-    p.slack("slack", alert, alert=opened)
+    grouping = None
+    if signature is not None and p.config.incidents.enabled:
+        # The worker judges it when it is about to be posted (rules/incidents.py judge):
+        # alone, held for the group wait, or folded into an incident of its signature.
+        grouping = {
+            "group": signature.id, "env_id": event.env_id, "tenant": event.tenant, "flow_id": event.flow_id,
+            "stage": signature.stage, "connector": signature.connector, "error_line": signature.error_line[:2000],
+            "channel": p.config.channel_for(INCIDENT, p.default_channel), "thread_key": key,
+        }
+    p.slack("slack", alert, alert=opened, about=about, incident=grouping)
     note = f"Slack alert for {event.status}"
     if export and report is None:
         note += "; number of failed buy orders unknown: no report in the payload"
@@ -434,6 +473,77 @@ def _aware(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
+# --- incidents, snooze summaries, the daily digest ----------------------------------------
+
+
+def _always(event: JobEvent, config: RulesConfig) -> bool:
+    return True
+
+
+def _plan_incident_update(p: _Plan) -> None:
+    """Post the incident's message (first update) or update it in place, and name the
+    tenants its thread has not named yet, ``thread_batch`` per reply."""
+    incident = p.facts.incident
+    if incident is None:
+        p.note("incident gone (purged): nothing to update")
+        return
+    message = messages.incident_message(incident)
+    post_key = None
+    if incident.ts is None:
+        post_key = p.slack(
+            "slack:post", message, channel=incident.channel,
+            alert={"op": ALERT_INCIDENT_POST, "incident_id": incident.id},
+        )
+        p.note(f"incident {incident.id}: posts its message ({incident.tenants} tenants, {incident.state})")
+    else:
+        p.add(
+            SLACK_UPDATE, p.key("slack:update"),
+            {"channel": incident.channel_id, "ts": incident.ts, "text": message.text, "blocks": message.blocks,
+             "pace": incident.channel},
+        )
+        p.note(f"incident {incident.id}: updates its message ({incident.tenants} tenants, {incident.recovered} recovered, {incident.state})")
+    batch = p.config.incidents.thread_batch
+    members = incident.new_members
+    named = incident.tenants - len({m.tenant for m in members})
+    for start in range(0, len(members), batch):
+        chunk = members[start : start + batch]
+        reply = messages.incident_members(chunk, p.facts.public_url, named + start + 1, incident.tenants)
+        params: dict[str, Any] = {
+            **reply.params(incident.channel_id or incident.channel),
+            "pace": incident.channel,
+            "alert": {"op": ALERT_INCIDENT_ANNOUNCE, "incident_id": incident.id, "members": [m.member_id for m in chunk]},
+        }
+        if incident.ts is not None:
+            params["thread_ts"] = incident.ts
+        else:
+            params["incident_thread"] = incident.id  # the worker fills in channel and thread_ts
+        p.add(SLACK_POST, p.key(f"slack:thread:{start // batch}"), params, depends_on=(post_key,) if post_key else ())
+    if members:
+        p.note(f"names {len(members)} tenant(s) in the thread, {batch} per reply")
+
+
+def _plan_snooze_summary(p: _Plan) -> None:
+    payload = p.event.payload
+    snooze, summary = payload.get("snooze"), payload.get("summary")
+    if not isinstance(snooze, Mapping) or not isinstance(summary, Mapping):
+        p.note("no snooze in the notice")
+        return
+    channel = payload.get("channel") if isinstance(payload.get("channel"), str) else None
+    p.slack("slack", messages.snooze_summary(snooze, summary, p.facts.public_url),
+            channel=p.config.slack.channels_by_rule.get(SNOOZE_SUMMARY) or channel)
+    p.note(f"snooze {snooze.get('id')} of {snooze.get('scope')} {snooze.get('target')} ended: one summary")
+
+
+def _plan_daily_digest(p: _Plan) -> None:
+    payload = p.event.payload
+    digest, channel, day = payload.get("digest"), payload.get("channel"), payload.get("day")
+    if not isinstance(digest, Mapping) or not isinstance(channel, str) or not isinstance(day, str):
+        p.note("no digest in the notice")
+        return
+    p.slack("slack", messages.daily_digest(day, digest, p.facts.public_url, p.config.digest.listed), channel=channel)
+    p.note(f"daily digest of {day} for {channel}")
+
+
 # --- Exact refused the refresh token -----------------------------------------------------
 
 
@@ -499,7 +609,8 @@ def _plan_exact_401(p: _Plan) -> None:
         + "".join(f"; schedule of {f} unknown ({why}): not turned off" for f, why in not_turned_off)
     )
     message = messages.exact_token_401(event, line, turned_off, without_schedule, not_turned_off)
-    p.slack("slack", message, depends_on=keys)
+    # A snooze of the tenant holds this message too (the PUTs still run).
+    p.slack("slack", message, depends_on=keys, about={"tenant": event.tenant, "group": None})
 
 
 # --- buy-order report ---------------------------------------------------------------------
@@ -824,6 +935,9 @@ RULES: dict[str, _Rule] = {
     ALERT_RESOLVED: _Rule(_can_resolve, _alert_needs, _plan_alert_resolved),
     SILENCE_NOTICE: _Rule(_is_silence_notice, _no_needs, _plan_silence_notice),
     SILENCE_BACK: _Rule(_can_resolve, _alert_needs, _plan_silence_back),
+    INCIDENT: _Rule(_always, _no_needs, _plan_incident_update),
+    SNOOZE_SUMMARY: _Rule(_always, _no_needs, _plan_snooze_summary),
+    DAILY_DIGEST_RULE: _Rule(_always, _no_needs, _plan_daily_digest),
 }
 
 

@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from hotglue_webhooks.display import escape_invisible
 from hotglue_webhooks.redaction import redact_text
 from hotglue_webhooks.rules.buy_orders import BuyOrderReport
-from hotglue_webhooks.rules.model import JobEvent, OpenAlert, Schedule
+from hotglue_webhooks.rules.model import IncidentMemberView, IncidentSnapshot, JobEvent, OpenAlert, Schedule
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -567,3 +568,192 @@ def blocks_text(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
         texts.extend(f["text"] for f in block.get("fields", ()))
         texts.extend(e["text"] for e in block.get("elements", ()))
     return texts
+
+
+# --- incidents, snoozes, the daily digest -----------------------------------------------------
+
+
+def tenant_link(tenant: str, public_url: str | None) -> str:
+    """Return the tenant as a Slack link to its dashboard page (``{HGW_PUBLIC_URL}/tenants/<id>``),
+    or its escaped id without a public URL."""
+    shown = _v(tenant)
+    if not public_url:
+        return shown
+    return f"<{public_url.rstrip('/')}/tenants/{quote(tenant, safe='')}|{shown}>"
+
+
+def message_link(channel: str, ts: str) -> str:
+    """Return a link to a Slack message: ``https://slack.com/archives/{channel}/p{ts without the dot}``
+    (Slack's message permalink form; slack.com forwards a signed-in member to the workspace)."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def duration(seconds: float) -> str:
+    """Return a duration as ``2 h 5 min``, ``12 min`` or ``40 s``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def incident_message(incident: IncidentSnapshot) -> SlackMessage:
+    """Return the incident's top-level message (posted once, then ``chat.update``-d in place).
+
+    Says what failed (stage, connector, the telling line), how many tenants, the first
+    tenants by id, since when, how many recovered; *resolved* with its duration once every
+    tenant's flow finished a job again, or *closed* when it expired idle.
+    """
+    n, r = incident.tenants, incident.recovered
+    noun = "tenant" if n == 1 else "tenants"
+    what = f"{_v(incident.stage)} on {_v(incident.connector)}"
+    since = _when(incident.first_seen_at.isoformat())
+    if incident.state == "resolved" and incident.resolved_at is not None:
+        took = duration((incident.resolved_at - incident.first_seen_at).total_seconds())
+        head = f":white_check_mark: *Resolved* after {took}: {what} for {n} {noun}, since {since}; all recovered."
+    elif incident.state == "expired":
+        head = (
+            f":grey_question: *Closed*: {what} for {n} {noun} since {since}; {r} recovered, no new failure for "
+            f"{duration(incident.expire_minutes * 60)}."
+        )
+    else:
+        head = f":rotating_light: *Incident*: {what} is failing for {n} {noun} since {since}."
+        if r:
+            head += f" {r} of {n} recovered."
+    first = ", ".join(_v(t) for t in incident.listed)
+    more = n - len(incident.listed)
+    tenants_line = f"*Tenants*: {first}" + (f" and {more} more" if more > 0 else "") + " (all in the thread)"
+    error = incident.error_line or "HotGlue sent no message."
+    blocks = [
+        _section(head),
+        _section("*Error*\n" + _code(error, SECTION_LIMIT - 10)),
+        _section(_fit(tenants_line, SECTION_LIMIT)),
+        _context(
+            f"signature `{incident.signature}` · snooze it: `hotglue-webhooks snooze signature {incident.signature} --for 2h`"
+        ),
+    ]
+    text = head.replace("*", "") + f" {_v(error, _LINE_LIMIT)}"
+    return _message(text, blocks)
+
+
+def incident_members(
+    members: Sequence[IncidentMemberView], public_url: str | None, start: int, total: int
+) -> SlackMessage:
+    """Return one thread reply naming ``members`` (numbered from ``start``, of ``total`` so
+    far), each linked to its dashboard page; one with its own alert links to it instead of
+    being alerted again. Packed into as many sections as Slack's 3,000 characters need."""
+    end = start + len(members) - 1
+    head = f"Tenants {start}–{end} of {total} in this incident:" if len(members) > 1 else f"Tenant {start} of {total} in this incident:"
+    lines = []
+    for member in members:
+        line = f"• {tenant_link(member.tenant, public_url)} on flow {_v(member.flow_id)}"
+        if member.own_channel and member.own_ts:
+            line += f" (<{message_link(member.own_channel, member.own_ts)}|its own alert>)"
+        lines.append(line)
+    blocks = [_section(escape(head))]
+    chunk = ""
+    for line in lines:
+        if len(chunk) + len(line) + 1 > SECTION_LIMIT:
+            blocks.append(_section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        blocks.append(_section(chunk))
+    text = head + " " + ", ".join(_v(m.tenant) for m in members)
+    return _message(text, blocks)
+
+
+def snooze_summary(snooze: Mapping[str, Any], summary: Mapping[str, Any], public_url: str | None) -> SlackMessage:
+    """Return the one message posted when a snooze ends: what it held and what happened meanwhile.
+
+    ``snooze``: ``{"id", "scope", "target", "by", "reason", "created_at", "until", "held"}``;
+    ``summary``: ``{"failures", "completed", "tenant_count", "tenants": [...], "statuses": {status: n}}``.
+    """
+    scope, target = str(snooze.get("scope")), str(snooze.get("target"))
+    whom = f"tenant {tenant_link(target, public_url)}" if scope == "tenant" else f"signature `{_v(target)}`"
+    took = _when(str(snooze.get("created_at"))) + " – " + _when(str(snooze.get("until")))
+    held = int(snooze.get("held") or 0)
+    head = f":alarm_clock: Snooze of {whom} by {_v(str(snooze.get('by')))} ended ({took})."
+    lines = [f"{held} Slack alert{'' if held == 1 else 's'} held."]
+    failures, completed = int(summary.get("failures") or 0), int(summary.get("completed") or 0)
+    statuses = summary.get("statuses") or {}
+    if failures:
+        by_status = ", ".join(f"{count}× {_v(str(status))}" for status, count in sorted(statuses.items()))
+        lines.append(f"{failures} failure{'' if failures == 1 else 's'} meanwhile ({by_status}).")
+    else:
+        lines.append("No failure meanwhile.")
+    if completed:
+        lines.append(f"{completed} job{'' if completed == 1 else 's'} completed.")
+    tenants = [str(t) for t in summary.get("tenants") or []]
+    count = int(summary.get("tenant_count") or len(tenants))
+    if scope == "signature" and count:
+        shown = ", ".join(tenant_link(t, public_url) for t in tenants)
+        lines.append(f"Tenants: {shown}" + (f" and {count - len(tenants)} more" if count > len(tenants) else "") + ".")
+    if snooze.get("reason"):
+        lines.append(f"Reason given: {_v(str(snooze.get('reason')), _LINE_LIMIT)}")
+    body = "\n".join(lines)
+    return _message(f"{head}\n{body}".replace("*", ""), [_section(head), _section(_fit(body, SECTION_LIMIT))])
+
+
+def daily_digest(day: str, digest: Mapping[str, Any], public_url: str | None, listed: int) -> SlackMessage:
+    """Return the daily digest of ``day`` (UTC ``YYYY-MM-DD``) for one channel.
+
+    ``digest``: ``{"failures": int, "incidents": [{"group" (its signature), "what", "tenants"}],
+    "tenants": [{"tenant", "failures"}], "still_failing": [tenant], "dead_actions": int,
+    "dead_by_kind": {kind: n}, "waiting": [{"tenant", "why"}]}``. Each list shows at most
+    ``listed`` entries; the rest are counted and linked to the dashboard page that lists them.
+    """
+    base = (public_url or "").rstrip("/")
+
+    def more(count: int, path: str, what: str) -> str:
+        if count <= 0:
+            return ""
+        link = f"<{base}{path}|{count} more {what}>" if base else f"{count} more {what} (see the dashboard {path})"
+        return f"\n…and {link}"
+
+    def listing(header: str, items: Sequence[str], path: str, what: str, separator: str = "\n• ") -> dict[str, Any]:
+        """``header`` and at most ``listed`` items, as many as fit in one section; the rest counted and linked."""
+        text, shown = header, 0
+        for item in items[:listed]:
+            piece = (separator if shown or separator.startswith("\n") else "") + item
+            reserve = len(more(len(items) - shown - 1, path, what)) + 1
+            if len(text) + len(piece) + reserve > SECTION_LIMIT:
+                break
+            text += piece
+            shown += 1
+        return _section(text + more(len(items) - shown, path, what))
+
+    failures = int(digest.get("failures") or 0)
+    head = f":spiral_calendar_pad: Daily digest for {day} (UTC): {failures} failure{'s' if failures != 1 else ''}."
+    sections = [_section(head)]
+    incidents = list(digest.get("incidents") or [])
+    if incidents:
+        lines = [f"{_v(str(i.get('what')))}: {int(i.get('tenants') or 0)} tenants (`{_v(str(i.get('group')))}`)" for i in incidents]
+        sections.append(listing("*Incidents*", lines, "/incidents", "incidents"))
+    tenants = list(digest.get("tenants") or [])
+    if tenants:
+        lines = [f"{tenant_link(str(t.get('tenant')), public_url)}: {int(t.get('failures') or 0)}" for t in tenants]
+        sections.append(listing("*Failures by tenant*", lines, "/tenants?sort=failures", "tenants"))
+    still = [str(t) for t in digest.get("still_failing") or []]
+    if still:
+        links = [tenant_link(t, public_url) for t in still]
+        sections.append(listing(f"*Still failing* ({len(still)})\n", links, "/tenants?sort=failures", "tenants", ", "))
+    dead = int(digest.get("dead_actions") or 0)
+    if dead:
+        kinds = ", ".join(f"{n}× {_v(str(k))}" for k, n in sorted((digest.get("dead_by_kind") or {}).items()))
+        link = f"<{base}/dead|the dead actions page>" if base else "the dead actions page (/dead)"
+        sections.append(_section(_fit(f"*Dead actions*: {dead} ({kinds}); replay them from {link}.", SECTION_LIMIT)))
+    waiting = list(digest.get("waiting") or [])
+    if waiting:
+        lines = [f"{tenant_link(str(w.get('tenant')), public_url)}: {_v(str(w.get('why')))}" for w in waiting]
+        sections.append(listing("*Waiting for a human*", lines, "/tenants", "tenants"))
+    if len(sections) == 1:
+        sections.append(_section("Nothing failed, nothing is dead, nobody is waiting."))
+    text = head + f" {len(still)} still failing, {dead} dead actions, {len(waiting)} waiting for a human."
+    return _message(text, sections)

@@ -21,6 +21,22 @@ PAIRS_SILENT = "PAIRS_SILENT"
 """The status of the notice a reconciliation pass stores when (tenant, flow) pairs went
 silent: not HotGlue's, the receiver's own. Its payload: ``{"status", "env_id", "s3_root",
 "pass_id", "last_updated", "pairs": [{"tenant", "flow_id", "last_at", "expected", "why"}]}``."""
+INCIDENT_UPDATE = "INCIDENT_UPDATE"
+"""The receiver's own event: an incident changed (it opened, tenants joined or recovered,
+it resolved or expired); its decision posts or updates the incident's Slack message and
+names the new tenants in its thread. Payload: ``{"status", "env_id", "s3_root",
+"incident_id", "seq", "last_updated"}``; the incident itself comes as ``Facts.incident``."""
+SNOOZE_ENDED = "SNOOZE_ENDED"
+"""The receiver's own event: a snooze ended. Payload: ``{"status", "s3_root", "last_updated",
+"snooze": {"id", "scope", "target", "by", "reason", "created_at", "until", "held"},
+"summary": {"failures", "completed", "tenants": [...], "tenant_count", "statuses": {...}},
+"channel"}``."""
+DAILY_DIGEST = "DAILY_DIGEST"
+"""The receiver's own event: the day's digest for one channel. Payload: ``{"status",
+"s3_root", "last_updated", "channel", "day", "digest": {...}}`` (see
+:func:`hotglue_webhooks.rules.messages.daily_digest`)."""
+OWN_STATUSES = (PAIRS_SILENT, INCIDENT_UPDATE, SNOOZE_ENDED, DAILY_DIGEST)
+"""Statuses of the receiver's own events (never HotGlue's)."""
 SILENCE_FINGERPRINT = "silence"
 """The fingerprint of a silence thread (an open alert of a silent pair), never an error's."""
 LIFECYCLE_STATUSES: tuple[str, ...] = (
@@ -82,6 +98,11 @@ ACTION_KINDS = frozenset(
 ALERT_OPEN = "open"
 ALERT_REPEAT = "repeat"
 ALERT_RESOLVE = "resolve"
+# Incident messages: ``{"op": "incident_post", "incident_id"}`` records the top-level
+# message's channel id and ts; ``{"op": "incident_announce", "incident_id", "members":
+# [member ids]}`` records that the thread named them.
+ALERT_INCIDENT_POST = "incident_post"
+ALERT_INCIDENT_ANNOUNCE = "incident_announce"
 
 
 def _text(value: Any) -> str | None:
@@ -228,6 +249,50 @@ class TerminalStage:
 
 
 @dataclass(frozen=True)
+class IncidentMemberView:
+    """One tenant's flow in an incident, for its thread: ``member_id`` is our row;
+    ``own_channel``/``own_ts`` its own alert when it had one (linked, not alerted again)."""
+
+    member_id: int
+    tenant: str
+    flow_id: str | None
+    own_channel: str | None = None
+    own_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class IncidentSnapshot:
+    """An incident as the worker read it when deciding its ``INCIDENT_UPDATE`` event.
+
+    ``channel`` is where it is posted (the name, the pacing key); ``channel_id``/``ts`` its
+    top-level message once posted (None before). ``tenants``/``recovered`` count members;
+    ``listed`` the first tenants by id; ``new_members`` those its thread has not named yet.
+    Times are aware UTC; ``now`` is when it was read. ``public_url``: the dashboard's base
+    URL (``HGW_PUBLIC_URL``) or None.
+    """
+
+    id: int
+    signature: str
+    state: str
+    stage: str | None
+    connector: str
+    error_line: str
+    channel: str
+    channel_id: str | None
+    ts: str | None
+    first_seen_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    now: datetime
+    tenants: int
+    recovered: int
+    listed: tuple[str, ...]
+    new_members: tuple[IncidentMemberView, ...]
+    public_url: str | None = None
+    expire_minutes: float = 0.0
+
+
+@dataclass(frozen=True)
 class FactNeeds:
     """What :func:`decide` will need to know about the tenant, by flow id.
 
@@ -283,6 +348,10 @@ class Facts:
     newest_terminal: TerminalStage | None = None
     """The newest terminal stage of *another* job of the event's tenant and flow that the
     worker has processed (or is processing), no older than the event; None when none is."""
+    incident: IncidentSnapshot | None = None
+    """For an ``INCIDENT_UPDATE`` event: the incident as read when deciding it."""
+    public_url: str | None = None
+    """The dashboard's base URL (``HGW_PUBLIC_URL``), for links in the receiver's own notices."""
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,12 @@ ACTION_DRY_RUN = "dry_run"
 ACTION_DEAD = "dead"
 ACTION_SKIPPED = "skipped"  # a dependency died, or the environment has no API key
 ACTION_NOT_NEEDED = "not_needed"  # a failure report whose watched actions all succeeded
+ACTION_FOLDED = "folded"  # a failure alert folded into an incident's message (last_error says which)
+ACTION_HELD = "held"  # a Slack alert held by a snooze (last_error says which); its summary follows
 ACTION_SUCCEEDED = (ACTION_DONE, ACTION_DRY_RUN)
-ACTION_FINAL = (ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED, ACTION_NOT_NEEDED)
+ACTION_FINAL = (
+    ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED, ACTION_NOT_NEEDED, ACTION_FOLDED, ACTION_HELD,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -294,3 +298,108 @@ class ReconcilePass(Base):
     "last_at", "expected", "silent"}``, the verdict of the pass (ISO times or None)."""
 
     __table_args__ = (Index("ix_reconcile_passes_open", "scope", "finished_at"),)
+
+
+# Incident states.
+INCIDENT_OPEN = "open"
+INCIDENT_RESOLVED = "resolved"  # every member's flow finished a job again
+INCIDENT_EXPIRED = "expired"  # no new member for [incidents] expire_minutes
+# Incident member states.
+MEMBER_HELD = "held"  # its alert waits for the group wait to end
+MEMBER_ALONE = "alone"  # its alert was posted on its own (before any incident)
+MEMBER_FOLDED = "folded"  # its alert was folded into the incident's message
+MEMBER_SNOOZED = "snoozed"  # its alert was held by a snooze (not counted towards an incident)
+
+
+class Incident(Base):
+    """One failure shared by many tenants: one top-level Slack message, updated in place.
+
+    ``signature`` is ``rules/incidents.py``'s id of the failure (error line without ids,
+    connector, failed stage). ``channel`` is where it is posted (the pacing key),
+    ``channel_id``/``ts`` what ``chat.postMessage`` answered. ``flush_seq`` counts the
+    ``INCIDENT_UPDATE`` events stored for it; ``flush_pending`` is the one not yet decided
+    (None: the next change stores a new one). Times are aware UTC.
+    """
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    signature: Mapped[str] = mapped_column(String(64), nullable=False)
+    open_signature: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """``signature`` while open, None once closed: at most one open incident per signature
+    (a unique column; NULLs never collide)."""
+    env_id: Mapped[str | None] = mapped_column(String(255))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    connector: Mapped[str] = mapped_column(String(255), nullable=False)
+    error_line: Mapped[str] = mapped_column(Text, nullable=False)
+    channel: Mapped[str] = mapped_column(String(255), nullable=False)
+    channel_id: Mapped[str | None] = mapped_column(String(255))
+    ts: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=INCIDENT_OPEN)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_change_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    flush_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    flush_pending: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_incidents_signature_state", "signature", "state"),
+        Index("ix_incidents_state_last", "state", "last_change_at"),
+    )
+
+
+class IncidentMember(Base):
+    """One tenant's flow failing with a signature: a sighting before the incident opens
+    (``incident_id`` None), a member after. ``thread_key`` is its own alert thread when
+    it had one (``state`` alone), linked from the incident, not alerted again."""
+
+    __tablename__ = "incident_members"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    signature: Mapped[str] = mapped_column(String(64), nullable=False)
+    env_id: Mapped[str | None] = mapped_column(String(255))
+    tenant: Mapped[str] = mapped_column(String(255), nullable=False)
+    flow_id: Mapped[str | None] = mapped_column(String(255))
+    incident_id: Mapped[int | None] = mapped_column(Id)
+    event_id: Mapped[int] = mapped_column(Id, nullable=False)
+    """The first failure event of this tenant's flow (no foreign key: events are purged)."""
+    thread_key: Mapped[str | None] = mapped_column(String(1024))
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the incident's thread named it (None: not yet)."""
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_incident_members_signature_seen", "signature", "seen_at"),
+        Index("ix_incident_members_incident", "incident_id"),
+        Index("ix_incident_members_tenant_flow", "tenant", "flow_id", "recovered_at"),
+    )
+
+
+class SnoozeRow(Base):
+    """Slack alerts of a tenant, or of an incident signature, held until ``until``.
+
+    ``held`` counts the messages held; ``ended_at`` is set once the summary of what
+    happened meanwhile was queued (the snooze ended, or was lifted early).
+    """
+
+    __tablename__ = "snoozes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    target: Mapped[str] = mapped_column(String(255), nullable=False)
+    until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    by: Mapped[str] = mapped_column("snoozed_by", String(255), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    held: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_snoozes_scope_target", "scope", "target", "until"),
+        Index("ix_snoozes_open", "ended_at", "until"),
+    )

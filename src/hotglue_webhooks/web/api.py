@@ -3,7 +3,8 @@
 ``GET /api/events`` and ``GET /api/tenants/<tenant>/events`` (filters, newest first,
 ``cursor`` from the previous page's ``next_cursor``), ``GET /api/events/<id>``,
 ``POST /api/events/<id>/replay``, ``GET /api/actions`` (e.g. ``?state=dead``),
-``POST /api/actions/replay`` (dead actions chosen by a filter); ``GET /healthz`` (the
+``POST /api/actions/replay`` (dead actions chosen by a filter), ``POST``/``GET /api/snoozes``
+and ``POST /api/snoozes/<id>/lift``, ``GET /api/incidents``; ``GET /healthz`` (the
 process is up), ``GET /readyz`` (the database answers), ``GET /metrics`` (Prometheus).
 
 When ``HGW_ADMIN_TOKEN`` is set, ``/api/*`` needs ``Authorization: Bearer <token>``.
@@ -24,7 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.settings import secret_value
+from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.incidents import incident_rows
 from hotglue_webhooks.storage.models import ACTION_DEAD
+from hotglue_webhooks.storage.snoozes import active_snoozes, lift, recent_snoozes, snooze
 from hotglue_webhooks.storage.queries import (
     ActionFilter,
     EventFilter,
@@ -209,6 +213,83 @@ def replay_actions(body: dict[str, Any]) -> Response:
     response = jsonify(actions=matched, events=reopened, event_ids=[str(event_id) for event_id in event_ids])
     response.status_code = 202
     return response
+
+
+# -- snoozes and incidents ---------------------------------------------------------------
+
+
+def snooze_view(snooze: Any) -> dict[str, Any]:
+    """A stored snooze (storage.snoozes.Snooze) as the API answers it."""
+    return {
+        "id": snooze.id, "scope": snooze.scope, "target": snooze.target, "until": snooze.until.isoformat(),
+        "by": snooze.by, "reason": snooze.reason, "created_at": snooze.created_at.isoformat(), "held": snooze.held,
+        "ended_at": snooze.ended_at.isoformat() if snooze.ended_at else None,
+    }
+
+
+@blueprint.post("/api/snoozes")
+@blueprint.arguments(schemas.SnoozeRequest)
+@blueprint.response(201, schemas.Snooze)
+@blueprint.alt_response(400, schema=schemas.Error, description="A bad scope, target or until (in the past, too far)")
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.alt_response(415, schema=schemas.Error, description="The body is not JSON")
+@blueprint.doc(security=SECURED)
+def create_snooze(body: dict[str, Any]) -> Response:
+    """Hold the Slack alerts of a tenant or an incident signature until a time (HotGlue
+    actions still run); one summary is posted when it ends."""
+    runtime = _runtime()
+    try:
+        with write_session(runtime.sessions) as session:
+            made = snooze(
+                session, scope=body["scope"], target=body["target"], until=body["until"], by=body["by"],
+                reason=body.get("reason"), max_days=runtime.rules.snooze.max_days,
+            )
+    except ValueError as error:
+        log.info("snooze_refused", error=str(error))
+        return _error(400, "Bad Request", str(error))
+    log.info("snoozed", snooze_id=made.id, scope=made.scope, until=made.until.isoformat(), by=made.by, via="api")
+    response = jsonify(snooze_view(made))
+    response.status_code = 201
+    return response
+
+
+@blueprint.get("/api/snoozes")
+@blueprint.arguments(schemas.ListQuery, location="query")
+@blueprint.response(200, schemas.SnoozeList)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def snoozes(args: dict[str, Any]) -> Response:
+    """List the snoozes in force (``all=true``: the newest 100, also ended), with who and until when."""
+    with _runtime().sessions() as session:
+        rows = recent_snoozes(session) if args.get("all") else active_snoozes(session, datetime.now(UTC))
+    return jsonify(snoozes=[snooze_view(row) for row in rows])
+
+
+@blueprint.post("/api/snoozes/<int(max=9223372036854775807):snooze_id>/lift")
+@blueprint.arguments(schemas.ReplayRequest)
+@blueprint.response(200, schemas.Snooze)
+@blueprint.alt_response(404, schema=schemas.Error, description="No such snooze")
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.alt_response(415, schema=schemas.Error, description="The body is not JSON")
+@blueprint.doc(security=SECURED)
+def lift_snooze(_body: dict[str, Any], snooze_id: int) -> Response:
+    """End a snooze now; its summary follows."""
+    with write_session(_runtime().sessions) as session:
+        lifted = lift(session, snooze_id)
+    if lifted is None:
+        return _error(404, "Not Found", f"no snooze {snooze_id}")
+    log.info("snooze_lifted", snooze_id=snooze_id, via="api")
+    return jsonify(snooze_view(lifted))
+
+
+@blueprint.get("/api/incidents")
+@blueprint.arguments(schemas.ListQuery, location="query")
+@blueprint.response(200, schemas.IncidentList)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def incidents(args: dict[str, Any]) -> Response:
+    """List incidents (a failure shared by many tenants), newest first; open ones unless ``all=true``."""
+    return jsonify(incidents=incident_rows(_runtime().sessions, open_only=not args.get("all")))
 
 
 # -- health ----------------------------------------------------------------------------

@@ -22,10 +22,14 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from hotglue_webhooks import metrics
+from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules import is_stale
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
+from hotglue_webhooks.storage.db import write_session
+from hotglue_webhooks.storage.incidents import incident_rows
 from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.snoozes import active_snoozes, lift, snooze
 from hotglue_webhooks.storage.reconciled import gap_per_day, latest_rhythms
 from hotglue_webhooks.storage.queries import (
     ANY_FAILURE,
@@ -411,6 +415,80 @@ def _refuse_replay(reason: str, back: str) -> Any:
         title="Nothing was replayed",
         message=f"Nothing was replayed: {reason}.",
         back=(back, "Back to the dead actions"),
+    )
+    return page, 400
+
+
+# -- incidents and snoozes ---------------------------------------------------------------
+
+
+SNOOZE_DURATIONS = {"30m": "30 minutes", "2h": "2 hours", "8h": "8 hours", "1d": "1 day", "7d": "7 days"}
+
+
+@blueprint.get("/incidents")
+def incidents() -> Any:
+    """Incidents (open first, then the newest closed ones), the snoozes in force with a
+    Lift button each, and the form that makes a snooze."""
+    runtime = _runtime()
+    rows = incident_rows(runtime.sessions, open_only=False, limit=100)
+    with runtime.sessions() as session:
+        snoozes = active_snoozes(session, datetime.now(UTC))
+    form = {name: request.args.get(name, "") for name in ("scope", "target")}
+    return _page(
+        "incidents.html", title="Incidents and snoozes", incidents=rows, snoozes=snoozes, form=form,
+        durations=SNOOZE_DURATIONS,
+    )
+
+
+@blueprint.post("/snoozes")
+def snooze_create() -> Any:
+    """Make a snooze from the form: scope, target, a duration (or an ISO time), who, why.
+    A bad value is refused with its one-line reason (400), nothing stored."""
+    runtime = _runtime()
+    form = request.form
+    scope, target = form.get("scope", ""), form.get("target", "")
+    how_long = (form.get("until") or form.get("duration") or "").strip()
+    until = _ahead(how_long)
+    if until is None:
+        return _refuse_snooze(f"“{how_long[:40]}” is not a time: choose a duration or give an ISO-8601 time")
+    try:
+        with write_session(runtime.sessions) as session:
+            made = snooze(
+                session, scope=scope, target=target, until=until, by=form.get("by", "") or "dashboard",
+                reason=form.get("reason") or None, max_days=runtime.rules.snooze.max_days,
+            )
+    except ValueError as error:
+        return _refuse_snooze(str(error))
+    log.info("snoozed", snooze_id=made.id, scope=made.scope, until=made.until.isoformat(), by=made.by, via="dashboard")
+    flash(f"Snoozed {made.scope} {made.target} until {made.until:%Y-%m-%d %H:%M} UTC (snooze {made.id}).", "ok")
+    return redirect(url_for("dashboard.incidents"))
+
+
+@blueprint.post("/snoozes/<int:snooze_id>/lift")
+def snooze_lift(snooze_id: int) -> Any:
+    with write_session(_runtime().sessions) as session:
+        lifted = lift(session, snooze_id) if snooze_id < 2**63 else None
+    if lifted is None:
+        abort(404, f"There is no snooze {snooze_id}.")
+    log.info("snooze_lifted", snooze_id=snooze_id, via="dashboard")
+    flash(f"Snooze {snooze_id} lifted; its summary is posted to Slack shortly.", "ok")
+    return redirect(url_for("dashboard.incidents"))
+
+
+def _ahead(text: str) -> datetime | None:
+    """A duration from now (``30m``, ``2h``, ``7d``) or an ISO-8601 time; None if neither."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if len(text) > 1 and text[-1] in units and text[:-1].isdigit() and len(text) <= 7:
+        return datetime.now(UTC) + timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    return parse_time(text) if len(text) <= 64 else None
+
+
+def _refuse_snooze(reason: str) -> Any:
+    refusals.reason(reason)
+    log.warning("snooze_refused", reason=reason, via="dashboard")
+    page = _page(
+        "error.html", title="Not snoozed", message=f"Not snoozed: {reason}.",
+        back=(url_for("dashboard.incidents"), "Back to incidents and snoozes"),
     )
     return page, 400
 

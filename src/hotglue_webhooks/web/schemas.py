@@ -18,6 +18,8 @@ from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     ACTION_DONE,
     ACTION_DRY_RUN,
+    ACTION_FOLDED,
+    ACTION_HELD,
     ACTION_NOT_NEEDED,
     ACTION_PENDING,
     ACTION_RETRYING,
@@ -27,7 +29,7 @@ from hotglue_webhooks.storage.models import (
 
 ACTION_STATES = (
     ACTION_PENDING, ACTION_RUNNING, ACTION_RETRYING, ACTION_DONE, ACTION_DRY_RUN, ACTION_DEAD, ACTION_SKIPPED,
-    ACTION_NOT_NEEDED,
+    ACTION_NOT_NEEDED, ACTION_FOLDED, ACTION_HELD,
 )
 
 MAX_ID = 2**63 - 1
@@ -176,6 +178,42 @@ class BulkReplayRequest(Schema):
     )
 
 
+class Ahead(fields.String):
+    """A time ahead: ISO-8601 (``2026-12-07T18:00:00Z``) or a duration from now (``30m``, ``2h``, ``7d``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            metadata={"description": "ISO-8601 time (2026-12-07T18:00:00Z), or a duration from now: 30m, 2h, 7d"},
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:  # type: ignore[override]
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        match = re.fullmatch(r"(\d{1,6})([mhd])", text)
+        if match:
+            seconds = int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+            return datetime.now(UTC) + timedelta(seconds=seconds)
+        parsed = parse_time(text) if len(text) <= 64 else None
+        if parsed is None:
+            raise ma.ValidationError("must be an ISO-8601 time (2026-12-07T18:00:00Z) or a duration ahead (30m, 2h, 7d)")
+        return parsed
+
+
+class SnoozeRequest(Schema):
+    """Hold the Slack alerts of a tenant or an incident signature until a time."""
+
+    scope = fields.String(required=True, validate=validate.OneOf(("tenant", "signature")),
+                          metadata={"description": "tenant, or signature (an incident's, 16 hex characters)"})
+    target = Text(required=True, metadata={"description": "the tenant id, or the signature"})
+    until = Ahead(required=True)
+    by = Text(load_default="api", metadata={"description": "who snoozes (recorded); default api"})
+    reason = Text(metadata={"description": "why (recorded, shown in the summary when it ends)"})
+
+
+class ListQuery(Schema):
+    all = fields.Boolean(load_default=False, metadata={"description": "also the ones that ended"})
+
+
 # -- answers ---------------------------------------------------------------------------
 
 
@@ -273,6 +311,42 @@ class BulkReplayAnswer(Schema):
 class IngestAnswer(Schema):
     id = fields.String(required=True)
     duplicate = fields.Boolean(required=True)
+
+
+class Snooze(Schema):
+    id = fields.Integer(required=True)
+    scope = fields.String(required=True)
+    target = fields.String(required=True)
+    until = fields.String(required=True, metadata={"format": "date-time"})
+    by = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    held = fields.Integer(required=True, metadata={"description": "Slack alerts held so far"})
+    ended_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time", "description": "when its summary was queued"})
+
+
+class SnoozeList(Schema):
+    snoozes = fields.List(fields.Nested(Snooze), required=True)
+
+
+class Incident(Schema):
+    id = fields.Integer(required=True)
+    state = fields.String(required=True, metadata={"description": "open, resolved or expired"})
+    group = fields.String(required=True, metadata={"description": "its signature (what a snooze names)"})
+    stage = fields.String(required=True, allow_none=True)
+    connector = fields.String(required=True)
+    error_line = fields.String(required=True)
+    tenants = fields.Integer(required=True)
+    recovered = fields.Integer(required=True)
+    first_seen_at = fields.String(required=True, metadata={"format": "date-time"})
+    resolved_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    closed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    channel = fields.String(required=True)
+    ts = fields.String(required=True, allow_none=True)
+
+
+class IncidentList(Schema):
+    incidents = fields.List(fields.Nested(Incident), required=True)
 
 
 class Status(Schema):
