@@ -28,7 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 PAYLOAD_FILES = sorted(FIXTURES.glob("*.json"))
 SECRET = "test-webhook-secret"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TABLES = ("actions", "events", "rejections", "meta", "slack_threads", "slack_pacing", "reconcile_passes")
+TABLES = ("actions", "events", "rejections", "meta", "slack_threads", "slack_pacing", "reconcile_passes", "commands")
 
 
 def payload(name: str) -> dict[str, Any]:

@@ -193,6 +193,12 @@ class PastCommand:
     requested_at: datetime
     succeeded: bool | None = None
     """True once its actions succeeded, False when one died, None while they run."""
+    done_at: datetime | None = None
+    """When its actions ended (None while they run)."""
+
+    @property
+    def at(self) -> datetime:
+        return self.done_at or self.requested_at
 
 
 @dataclass(frozen=True)
@@ -305,7 +311,7 @@ def plan_command(
         )
         text = (
             f":information_source: {LABELS.get(first.command, first.command)}: {said} by "
-            f"{who(first.user_id, first.user_name, first.origin)} at {_when(first.requested_at)}."
+            f"{who(first.user_id, first.user_name, first.origin)} at {_when(first.at)}."
         )
         p.notes.append(f"{RULE}: a repeated click: {said} by {first.user_name or first.user_id}")
         p.respond(text)
@@ -396,7 +402,7 @@ def _update_message(p: _Plan, facts: CommandFacts, depends_on: Sequence[str]) ->
         return
     request = p.request
     gone = {ACTION_ID_PREFIX + request.command} | {ACTION_ID_PREFIX + c.command for c in facts.earlier}
-    lines = [done_line(c.command, c.user_id, c.user_name, c.origin, c.requested_at) for c in facts.earlier if c.succeeded]
+    lines = [done_line(c.command, c.user_id, c.user_name, c.origin, c.at) for c in facts.earlier if c.succeeded]
     lines.append(done_line(request.command, request.user_id, request.user_name, request.origin, p.now))
     blocks = updated_blocks(message.blocks, gone, lines)
     text = message.text.split("\n:white_check_mark: ", 1)[0] + "\n" + "\n".join(lines)

@@ -326,6 +326,15 @@ class SilenceRules(SilenceGrace):
         return self.flows.get(flow_id or "", self)
 
 
+class AttentionRules(_Section):
+    """``[attention]``: when a tenant waits for a person (the dashboard's ``/attention``)."""
+
+    repeated_failures: int = Field(default=3, ge=1)
+    """A flow that failed this many times within ``window_hours`` (and has not completed a
+    job since) needs a person."""
+    window_hours: float = Field(default=24.0, gt=0)
+
+
 class EnvironmentRules(_Section):
     """Settings for one HotGlue environment (``env_id``) posting to this receiver."""
 
@@ -352,6 +361,7 @@ class RulesConfig(_Section):
     """``env_id`` → its API key variable and channel. When any is listed, an event from an
     ``env_id`` that is not listed (or whose key is unset) is stored, flagged and not acted on."""
     silence: SilenceRules = SilenceRules()
+    attention: AttentionRules = AttentionRules()
 
     @model_validator(mode="after")
     def _distinct_links(self) -> RulesConfig:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotglue_webhooks.rules import HOTGLUE_PUT_SCHEDULE, SLACK_POST, JobEvent
+from hotglue_webhooks.rules import HOTGLUE_PUT_SCHEDULE, SLACK_ACTION_FAILED, SLACK_POST, JobEvent
 from hotglue_webhooks.rules.commands import RULE as COMMAND_RULE
 from hotglue_webhooks.rules.commands import (
     ENABLE_SCHEDULES,
@@ -52,6 +52,8 @@ from hotglue_webhooks.storage.models import (
 
 
 _COMMANDS = Command.__table__
+# A failure report is recorded as slack.action_failed and sent as a post.
+_POSTS = (SLACK_POST, SLACK_ACTION_FAILED)
 _EVENTS = Event.__table__
 
 
@@ -166,7 +168,7 @@ def find_message(sessions: sessionmaker[Session], event_key: str, channel_id: st
         if event is None:
             return None
         responses = session.scalars(
-            select(ActionRecord.response).where(ActionRecord.event_id == event.id, ActionRecord.kind == SLACK_POST)
+            select(ActionRecord.response).where(ActionRecord.event_id == event.id, ActionRecord.kind.in_(_POSTS))
         )
         for response in responses:
             if isinstance(response, Mapping) and response.get("ts") == ts and response.get("channel") == channel_id:
@@ -242,22 +244,25 @@ def load_command(connection: Connection, command_id: int, event_key: str) -> tup
 
 
 def _past(connection: Connection, row: Any) -> PastCommand:
+    succeeded, done_at = _succeeded(connection, row["event_id"])
     return PastCommand(
         command=row["command"], origin=row["origin"], user_id=row["user_id"], user_name=row["user_name"],
-        requested_at=row["requested_at"], succeeded=_succeeded(connection, row["event_id"]),
+        requested_at=row["requested_at"], succeeded=succeeded, done_at=done_at,
     )
 
 
-def _succeeded(connection: Connection, event_id: int | None) -> bool | None:
-    """True when the command's queue item is done with no dead or skipped action, False
-    when one died, None while it runs."""
+def _succeeded(connection: Connection, event_id: int | None) -> tuple[bool | None, datetime | None]:
+    """(True, when) once the command's queue item is done with no dead or skipped
+    action, (False, when) when one died, (None, None) while it runs."""
     if event_id is None:
-        return None
-    state = connection.scalar(select(Event.state).where(Event.id == event_id))
+        return None, None
+    found = connection.execute(select(Event.state, Event.processed_at).where(Event.id == event_id)).first()
+    if found is None:
+        return None, None
     states = set(connection.scalars(select(ActionRecord.state).where(ActionRecord.event_id == event_id)))
     if states & {ACTION_DEAD, ACTION_SKIPPED}:
-        return False
-    return True if state == EVENT_DONE else None
+        return False, found.processed_at
+    return (True, found.processed_at) if found.state == EVENT_DONE else (None, None)
 
 
 def _earlier(connection: Connection, row: Any) -> list[PastCommand]:
@@ -289,7 +294,7 @@ def _message(connection: Connection, row: Any) -> SlackPost | None:
         return None
     posts = connection.execute(
         select(ActionRecord.params, ActionRecord.response, ActionRecord.request).where(
-            ActionRecord.event_id == row["message_event_id"], ActionRecord.kind == SLACK_POST
+            ActionRecord.event_id == row["message_event_id"], ActionRecord.kind.in_(_POSTS)
         )
     ).all()
     for params, response, request in posts:
@@ -385,7 +390,7 @@ def _outcomes(session: Session, event_ids: list[int]) -> dict[int, str]:
     """Each command queue item's outcome: ``done``, ``failed`` or ``running``."""
     if not event_ids:
         return {}
-    states = dict(session.execute(select(Event.id, Event.state).where(Event.id.in_(event_ids))).tuples().all())
+    states = {row.id: row.state for row in session.execute(select(Event.id, Event.state).where(Event.id.in_(event_ids)))}
     failed = set(
         session.scalars(
             select(ActionRecord.event_id).where(
