@@ -25,11 +25,18 @@ REASONS = (EXACT_RECONNECT, INVALID_CONFIG, DEAD_ACTIONS, REPEATED_FAILURES, INC
 
 @dataclass(frozen=True)
 class Failure:
-    """A ``*_FAILED`` stage of the tenant's flow: its place in processing order and event id."""
+    """A ``*_FAILED`` stage of the tenant's flow: ``at`` its place in processing order
+    (HotGlue's ``last_updated``), ``received_at`` when it arrived (the window counts by
+    it), and our event id."""
 
     flow_id: str | None
     at: datetime
     event_id: int
+    received_at: datetime | None = None
+
+    @property
+    def arrived(self) -> datetime:
+        return self.received_at or self.at
 
 
 @dataclass(frozen=True)
@@ -103,13 +110,13 @@ def reasons_of(signals: TenantSignals, config: AttentionRules, now: datetime) ->
     by_flow: dict[str | None, list[Failure]] = {}
     for failure in signals.failures:
         completed = signals.completed.get(failure.flow_id)
-        if failure.at >= window_start and (completed is None or failure.at > completed):
+        if failure.arrived >= window_start and (completed is None or failure.at > completed):
             by_flow.setdefault(failure.flow_id, []).append(failure)
     for flow_id, failures in sorted(by_flow.items(), key=lambda item: str(item[0])):
         if len(failures) >= config.repeated_failures:
-            failures.sort(key=lambda f: (f.at, f.event_id))
+            failures.sort(key=lambda f: (f.arrived, f.event_id))
             found.append(Reason(
-                REPEATED_FAILURES, failures[0].at,
+                REPEATED_FAILURES, failures[0].arrived,
                 f"{len(failures)} failures of flow {flow_id} within {config.window_hours:g} h, none completed since",
                 "Look at the last error; once the cause is fixed, Retry job.",
                 flow_id=flow_id, event_id=failures[-1].event_id,

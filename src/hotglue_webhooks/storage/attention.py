@@ -52,25 +52,25 @@ def tenant_signals(sessions: sessionmaker[Session], config: AttentionRules, now:
         failures: dict[str, list[Failure]] = {}
         completed: dict[str, dict[str | None, datetime]] = {}
         rows = session.execute(
-            select(Event.tenant, Event.flow_id, Event.status, Event.order_at, Event.id).where(
+            select(Event.tenant, Event.flow_id, Event.status, Event.order_at, Event.id, Event.received_at).where(
                 Event.received_at >= window_start, Event.tenant.is_not(None), Event.source != SOURCE_COMMAND,
                 Event.status.like("%\\_FAILED", escape="\\") | (Event.status == "JOB_COMPLETED"),
             )
         )
-        for tenant, flow_id, status, order_at, event_id in rows:
+        for tenant, flow_id, status, order_at, event_id, received_at in rows:
             if tenant is None:
                 continue
             if status == "JOB_COMPLETED":
                 flows = completed.setdefault(tenant, {})
                 flows[flow_id] = max(order_at, flows.get(flow_id, order_at))
             else:
-                failures.setdefault(tenant, []).append(Failure(flow_id, order_at, event_id))
+                failures.setdefault(tenant, []).append(Failure(flow_id, order_at, event_id, received_at))
     tenants: set[str] = set(turned) | set(invalid) | set(dead) | set(failures)
     return [
         TenantSignals(
             tenant=tenant,
             turned_off=tuple(turned.get(tenant, ())),
-            invalid_config=invalid.get(tenant),
+            invalid_config=(invalid[tenant][2], invalid[tenant][1]) if tenant in invalid else None,
             valid_config_after=tenant in valid_after,
             dead=_utc_dead(dead.get(tenant)),
             failures=tuple(failures.get(tenant, ())),
@@ -88,29 +88,30 @@ def _utc_dead(value: Any) -> tuple[datetime, int, int] | None:
     return (moment, int(count), int(newest)) if moment is not None else None
 
 
-def _invalid_configs(session: Session) -> dict[str, tuple[datetime, int]]:
-    """The newest "invalid tenant config" message per tenant: (its event's order_at, id)."""
-    newest: dict[str, tuple[datetime, int]] = {}
+def _invalid_configs(session: Session) -> dict[str, tuple[datetime, int, datetime]]:
+    """The newest "invalid tenant config" message per tenant: (its event's order_at, id,
+    received_at)."""
+    newest: dict[str, tuple[datetime, int, datetime]] = {}
     rows = session.execute(
-        select(Event.tenant, Event.order_at, Event.id)
+        select(Event.tenant, Event.order_at, Event.id, Event.received_at)
         .join(ActionRecord, ActionRecord.event_id == Event.id)
         .where(
             ActionRecord.rule == FULL_SYNC, ActionRecord.kind == SLACK_POST,
             ActionRecord.idempotency_key.like(f"%{CONFIG_ALERT_SUFFIX}"), Event.tenant.is_not(None),
         )
     )
-    for tenant, order_at, event_id in rows:
+    for tenant, order_at, event_id, received_at in rows:
         if tenant is None:
             continue
-        if tenant not in newest or (order_at, event_id) > newest[tenant]:
-            newest[tenant] = (order_at, event_id)
+        if tenant not in newest or (order_at, event_id) > newest[tenant][:2]:
+            newest[tenant] = (order_at, event_id, received_at)
     return newest
 
 
-def _valid_after(session: Session, invalid: dict[str, tuple[datetime, int]]) -> set[str]:
+def _valid_after(session: Session, invalid: dict[str, tuple[datetime, int, datetime]]) -> set[str]:
     """Tenants whose config was found valid by an event after their newest invalid one."""
     found = set()
-    for tenant, (order_at, _event_id) in invalid.items():
+    for tenant, (order_at, _event_id, _received_at) in invalid.items():
         hit = session.scalar(
             select(Event.id)
             .where(
