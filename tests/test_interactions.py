@@ -4,6 +4,8 @@ POST /slack/interactions, the worker, and the exact requests fake HotGlue and Sl
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -11,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
 from conftest import Receiver
@@ -89,8 +90,10 @@ def block_actions(posted: Any, element: dict[str, Any], user: dict[str, str], re
 
 
 def slack_headers(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's headers: ``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}`` (docs.slack.dev,
+    "Verifying requests from Slack"), computed here by hand, not by the verifier under test."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    signature = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
     return {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": ts,

@@ -133,6 +133,10 @@ def _verify(body: bytes, secret: str) -> None:
         raise Refused(401, f"{TIMESTAMP_HEADER} is not a Unix time") from None
     if abs(clock() - sent_at) > MAX_SKEW_SECONDS:
         raise Refused(401, f"{TIMESTAMP_HEADER} is more than 5 minutes from now (a replay, or a clock off)")
+    try:
+        body.decode("utf-8")  # slack_sdk's verifier decodes it, and raises on other bytes
+    except UnicodeDecodeError:
+        raise Refused(401, f"{SIGNATURE_HEADER} cannot match: the body is not UTF-8 (Slack's always is)") from None
     if not SignatureVerifier(secret, clock=_Clock()).is_valid(body, timestamp, signature):  # type: ignore[arg-type]
         raise Refused(401, f"{SIGNATURE_HEADER} does not match the body")
 
