@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.metrics import count_purge
 from hotglue_webhooks.storage.db import write_session
-from hotglue_webhooks.storage.models import ActionRecord, Event, Meta, Rejection
+from hotglue_webhooks.storage.models import ActionRecord, Command, Event, Meta, Rejection
 
 LAST_PURGE_KEY = "retention.last_purge"
 
@@ -59,6 +59,9 @@ def purge(
             progress(len(ids))
     for session, ids in _batches(sessions, Rejection, cutoff, batch_size, sleep):
         rejections += session.execute(delete(Rejection).where(Rejection.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+    # Commands (who clicked what) go with the events they acted on; their response_url with them.
+    with write_session(sessions) as session:
+        session.execute(delete(Command).where(Command.requested_at < cutoff))
     _set_last_purge(sessions, now)
     count_purge(events, actions, rejections)
     return PurgeResult(cutoff=cutoff, events=events, actions=actions, rejections=rejections)
