@@ -354,3 +354,21 @@ def test_the_clicked_message_event_lists_its_clicks(buttons: Buttons) -> None:
     assert [(c["command"], c["user_name"]) for c in detail["commands"]] == [("enable_schedules", "alice")]
     page = buttons.receiver.client.get(f"/events/{command.message_event_id}").get_data(as_text=True)
     assert "alice" in page and "U0ALICE" in page
+
+
+def test_a_later_repeat_of_the_alert_keeps_the_button_gone_and_the_line(buttons: Buttons) -> None:
+    from conftest import payload
+
+    buttons.deliver("sync_failed__shopify_500")
+    message = buttons.message_with("hgw_retry_job")
+    buttons.click(message, "hgw_retry_job")
+    buttons.worker.drain()
+    again = payload("sync_failed__shopify_500")
+    again.update(job_id="Zc4Tv", s3_root="4821/flows/Xk2pQ9aLm/jobs/2026/11/6/28/14/Zc4Tv",
+                 last_updated="2026-11-28T07:05:00+00:00")
+    assert buttons.receiver.post(again).status_code == 202
+    buttons.worker.drain()
+    updated = next(m for m in buttons.slack.messages if m.ts == message.ts)
+    assert len(updated.history) == 2  # the command's update, then the count
+    assert ":white_check_mark: Job retried by <@U0ALICE>" in updated.text and ":repeat: Failed 2 times" in updated.text
+    assert not [b for b in updated.blocks or [] if b.get("type") == "actions"]

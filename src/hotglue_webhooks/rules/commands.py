@@ -19,6 +19,7 @@ from typing import Any
 from hotglue_webhooks.rules import messages
 from hotglue_webhooks.rules.config import RulesConfig
 from hotglue_webhooks.rules.model import (
+    ALERT_EDIT,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
     SLACK_ACTION_FAILED,
@@ -406,7 +407,11 @@ def _update_message(p: _Plan, facts: CommandFacts, depends_on: Sequence[str]) ->
     lines.append(done_line(request.command, request.user_id, request.user_name, request.origin, p.now))
     blocks = updated_blocks(message.blocks, gone, lines)
     text = message.text.split("\n:white_check_mark: ", 1)[0] + "\n" + "\n".join(lines)
-    params = {"channel": message.channel, "ts": message.ts, "text": text, "blocks": blocks, "pace": message.pace}
+    params = {
+        "channel": message.channel, "ts": message.ts, "text": text, "blocks": blocks, "pace": message.pace,
+        # An alert thread's later count updates start from this version (no button back).
+        "alert": {"op": ALERT_EDIT, "thread_key": ""},
+    }
     p.add(SLACK_UPDATE, p.key("slack_update"), params, depends_on=depends_on)
 
 
