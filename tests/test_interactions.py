@@ -337,6 +337,10 @@ def test_dashboard_commands_need_the_admin_session_and_csrf(database_url: str) -
             assert client.post("/tenants/3310/commands", data=form).status_code == 303  # sent twice: acts once
             world.worker.drain()
             assert [w[2]["state"] for w in world.writes()] == ["ENABLED", "ENABLED"]
+            # The Slack message with the same button says so, and the button is gone.
+            updated = next(m for m in slack.messages if m.text.startswith(":lock:"))
+            assert ":white_check_mark: Schedules re-enabled by an admin on the dashboard at" in updated.text
+            assert not [b for b in updated.blocks or [] if b.get("type") == "actions"]
             page = client.get("/tenants/3310").get_data(as_text=True)
             assert "enable_schedules" in page and "dashboard" in page
         finally:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotglue_webhooks.rules import HOTGLUE_PUT_SCHEDULE, SLACK_ACTION_FAILED, SLACK_POST, JobEvent
 from hotglue_webhooks.rules.commands import RULE as COMMAND_RULE
 from hotglue_webhooks.rules.commands import (
+    ACTION_ID_PREFIX,
     ENABLE_SCHEDULES,
     REPLAY,
     RETRY_JOB,
@@ -233,14 +234,45 @@ def load_command(connection: Connection, command_id: int, event_key: str) -> tup
         job = None
         if message_event is not None:
             job = JobEvent.from_payload(message_event["payload"], event_key=message_event["dedupe_key"])
+        offs = tuple(turned_off(connection, row["tenant"])) if row["command"] == ENABLE_SCHEDULES and row["tenant"] else ()
+        where = dict(row)
+        if not (row["channel_id"] and row["message_ts"]):
+            # A dashboard command: the Slack message with the same button, if one was sent,
+            # is updated too (its button would otherwise still offer what is done).
+            candidates = [row["message_event_id"], *(off.event_id for off in offs)]
+            found = _button_post(connection, [c for c in candidates if c is not None], ACTION_ID_PREFIX + row["command"])
+            if found is not None:
+                where.update(message_event_id=found[0], channel_id=found[1], message_ts=found[2])
         facts = CommandFacts(
-            message=_message(connection, row) if row["channel_id"] and row["message_ts"] else None,
-            earlier=tuple(_earlier(connection, row)),
-            turned_off=tuple(turned_off(connection, row["tenant"])) if row["command"] == ENABLE_SCHEDULES and row["tenant"] else (),
+            message=_message(connection, where) if where["channel_id"] and where["message_ts"] else None,
+            earlier=tuple(_earlier(connection, where)),
+            turned_off=offs,
             job=job,
             replay_event_id=message_event["id"] if message_event is not None else None,
         )
         return request, facts
+
+
+def _button_post(connection: Connection, event_ids: list[int], action_id: str) -> tuple[int, str, str] | None:
+    """(event id, channel id, ts) of a message posted for one of ``event_ids`` that
+    carries the button ``action_id``, or None."""
+    if not event_ids:
+        return None
+    posts = connection.execute(
+        select(ActionRecord.event_id, ActionRecord.request, ActionRecord.response).where(
+            ActionRecord.event_id.in_(event_ids), ActionRecord.kind.in_(_POSTS)
+        )
+    )
+    for event_id, request, response in posts:
+        sent = request.get("json") if isinstance(request, Mapping) else None
+        blocks = sent.get("blocks") if isinstance(sent, Mapping) else None
+        if not (isinstance(response, Mapping) and response.get("ts") and isinstance(blocks, list)):
+            continue
+        for block in blocks:
+            elements = block.get("elements") if isinstance(block, Mapping) and block.get("type") == "actions" else None
+            if any(isinstance(e, Mapping) and e.get("action_id") == action_id for e in elements or []):
+                return event_id, str(response.get("channel") or ""), str(response["ts"])
+    return None
 
 
 def _past(connection: Connection, row: Any) -> PastCommand:
