@@ -180,11 +180,18 @@ def test_a_second_click_answers_ephemerally_who_did_it_and_acts_no_more(buttons:
 
 
 def test_a_double_click_before_the_worker_ran_acts_once(buttons: Buttons) -> None:
+    from web.test_metrics import scrape, value
+
     buttons.deliver("sync_failed__exact_token_401")
     message = buttons.message_with(REENABLE)
     buttons.hotglue.clear()
+    before = scrape(buttons.receiver)
     assert buttons.click(message, REENABLE).status_code == 200
     assert buttons.click(message, REENABLE).status_code == 200
+    after = scrape(buttons.receiver)
+    for outcome in ("stored", "repeat"):
+        labels = {"command": "enable_schedules", "origin": "slack", "outcome": outcome}
+        assert value(after, "hgw_commands_total", **labels) - value(before, "hgw_commands_total", **labels) == 1
     buttons.worker.drain()
     assert len(buttons.writes()) == 2  # two schedules, once each
     (answer,) = buttons.slack.responses

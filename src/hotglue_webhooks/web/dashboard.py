@@ -370,6 +370,7 @@ def tenant_command(tenant: str) -> Any:
         message_event_id=origin.event_id if origin else None,
     )
     stored = store_command(runtime.sessions, click, datetime.now(UTC))
+    metrics.count_command(command, COMMAND_DASHBOARD, "repeat" if stored.duplicate_of is not None else "stored")
     log.info("dashboard_command_stored", command=command, tenant=tenant, command_id=stored.id, repeat_of=stored.duplicate_of)
     if stored.duplicate_of is not None:
         flash(f"{LABELS[command]} was already sent from this page; it acts once.", "warn")

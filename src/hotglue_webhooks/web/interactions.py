@@ -29,6 +29,7 @@ from flask import Response, abort, jsonify, request
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import OperationalError
 
+from hotglue_webhooks import metrics
 from hotglue_webhooks.rules.commands import BadValue, command_for, decode_value
 from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.storage.commands import Click, find_message, store_command
@@ -62,6 +63,7 @@ class Refused(Exception):
 
 
 def _refuse(status: int, reason: str) -> Response:
+    metrics.count_command("unknown", COMMAND_SLACK, "refused")
     refusals.reason(reason)
     log.warning("slack_interaction_refused", status_code=status, reason=reason)
     refusals.logged()
@@ -115,6 +117,8 @@ def interaction() -> Any:
         response = jsonify(error="database unavailable, retry later")
         response.status_code = 503
         return response
+    outcome = "not_allowed" if click.refused else "repeat" if stored.duplicate_of is not None else "stored"
+    metrics.count_command(click.command, COMMAND_SLACK, outcome)
     log.info(
         "slack_interaction_stored", command_id=stored.id, command=click.command, tenant=click.tenant,
         user_id=click.user_id, repeat_of=stored.duplicate_of, refused=click.refused,
