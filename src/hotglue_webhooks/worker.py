@@ -41,10 +41,9 @@ from hotglue_webhooks.rules import (
 from hotglue_webhooks.rules.commands import RECEIVER_REPLAY, SLACK_RESPOND, plan_command
 from hotglue_webhooks.rules.messages import action_failed
 from hotglue_webhooks.settings import Settings
-from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.commands import forget_response_url, load_command, response_url
+from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.models import (
-    SOURCE_COMMAND,
     ACTION_DEAD,
     ACTION_DONE,
     ACTION_DRY_RUN,
@@ -58,6 +57,7 @@ from hotglue_webhooks.storage.models import (
     EVENT_DEAD,
     EVENT_DONE,
     EVENT_RETRYING,
+    SOURCE_COMMAND,
     ActionRecord,
     Event,
     UTCDateTime,
