@@ -30,7 +30,7 @@ SECRET = "test-webhook-secret"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TABLES = (
     "actions", "events", "rejections", "meta", "slack_threads", "slack_pacing", "reconcile_passes",
-    "incidents", "incident_members", "snoozes",
+    "incidents", "incident_members", "snoozes", "commands",
 )
 
 

@@ -41,13 +41,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         n = settings.proxy_fix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from hotglue_webhooks.web import api, auth, dashboard, limits, openapi, refusals, webhooks
+    from hotglue_webhooks.web import api, auth, dashboard, interactions, limits, openapi, refusals, webhooks
 
     documented = openapi.init_app(app)  # before our HTTPException handler, which must win
     documented.register_blueprint(webhooks.blueprint)
     documented.register_blueprint(api.blueprint)
     documented.register_blueprint(api.health)
-    auth.init_app(app, settings, runtime.sessions, sessionless_paths=frozenset({webhooks.PATH}))
+    documented.register_blueprint(interactions.blueprint)
+    auth.init_app(app, settings, runtime.sessions, sessionless_paths=frozenset({webhooks.PATH, interactions.PATH}))
     app.register_blueprint(dashboard.blueprint)
     refusals.init_app(app)
     limits.init_app(app)
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 
 # Paths of machines (HotGlue, Prometheus, API clients): always JSON, whatever they accept.
-_MACHINE_PATHS = ("/api/", "/webhooks/", "/metrics", "/openapi.json", "/healthz", "/readyz")
+_MACHINE_PATHS = ("/api/", "/webhooks/", "/slack/", "/metrics", "/openapi.json", "/healthz", "/readyz")
 
 
 def _wants_html() -> bool:

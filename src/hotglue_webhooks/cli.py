@@ -631,6 +631,14 @@ def check_config() -> None:
         f"HGW_SLACK_BOT_TOKEN {'set' if secret_value(settings.slack_bot_token) else 'MISSING'})"
     )
     out(f"admin token:     {'set' if secret_value(settings.admin_token) else 'MISSING (dashboard and admin API need no login)'}")
+    allowed = ", ".join(settings.slack_allowed_users) or "everyone in the workspace"
+    out(
+        "Slack buttons:   "
+        + (f"on (HGW_SLACK_SIGNING_SECRET set; clicks act for {allowed})" if settings.slack_buttons
+           else "off (HGW_SLACK_SIGNING_SECRET unset: no buttons, /slack/interactions answers 404)")
+    )
+    attention = rules.attention
+    out(f"attention:       {attention.repeated_failures} failures of a flow within {attention.window_hours:g} h")
     out(f"channel:         {rules.slack.channel or settings.slack_channel}")
     for rule, channel in sorted(rules.slack.channels_by_rule.items()):
         out(f"  {rule} -> {channel}")

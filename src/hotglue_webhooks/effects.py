@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hotglue_webhooks.clients.hotglue_api import describe_request
-from hotglue_webhooks.clients.slack import SlackClient
+from hotglue_webhooks.clients.slack import SlackClient, masked_response_url
 from hotglue_webhooks.rules import (
     CONFIG_PLACEHOLDER,
     HOTGLUE_LINK_TARGET,
@@ -23,6 +23,7 @@ from hotglue_webhooks.rules import (
     SLACK_POST,
     SLACK_UPDATE,
 )
+from hotglue_webhooks.rules.commands import SLACK_RESPOND
 from hotglue_webhooks.rules.messages import action_failed
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class Effects:
             return self._slack_post(params, key)
         if kind == SLACK_UPDATE:
             return self._slack_update(params)
+        if kind == SLACK_RESPOND:
+            return self._slack_respond(params)
         if kind in _HOTGLUE_CALLS:
             return self._hotglue(kind, params, key)
         raise ActionImpossible(f"unknown action kind {kind!r}")
@@ -106,6 +109,9 @@ class Effects:
             return self.slack.update_message_request(
                 params["channel"], params["ts"], params["text"], params.get("blocks") or []
             )
+        if kind == SLACK_RESPOND:
+            url = params.get("response_url") or "https://hooks.slack.com/actions/"
+            return self._masked(self.slack.respond_request(url, params["body"]))
         if kind not in _HOTGLUE_CALLS:
             raise ActionImpossible(f"unknown action kind {kind!r}")
         body = params["body"]
@@ -134,6 +140,21 @@ class Effects:
         if self.slack_dry_run:
             return Outcome(True, request, None)
         return Outcome(False, request, dict(self.slack.send(request)))
+
+    def _slack_respond(self, params: Mapping[str, Any]) -> Outcome:
+        """POST to the click's ``response_url`` (``params["response_url"]``, put there by
+        the worker just before sending; absent once answered: ActionImpossible)."""
+        url = params.get("response_url")
+        if not isinstance(url, str) or not url:
+            raise ActionImpossible("the click's response_url is gone (already answered, or purged)")
+        request = self.slack.respond_request(url, params["body"])
+        if self.slack_dry_run:
+            return Outcome(True, self._masked(request), None)
+        return Outcome(False, self._masked(request), dict(self.slack.respond(request)))
+
+    @staticmethod
+    def _masked(request: dict[str, Any]) -> dict[str, Any]:
+        return {**request, "url": masked_response_url(str(request["url"]))}
 
     def _hotglue(self, kind: str, params: Mapping[str, Any], key: str) -> Outcome:
         environment = self.environment(params.get("env_id"))

@@ -52,6 +52,12 @@ ACTION_OUTCOMES = Counter(
     ["kind", "outcome"],
 )
 ACTION_RETRIES = Counter("hgw_action_retries", "Failed action attempts that will be retried.", ["kind"])
+COMMANDS = Counter(
+    "hgw_commands",
+    "Commands of people (Slack clicks, dashboard forms) stored or refused, by command, origin and outcome "
+    "(stored, repeat, not_allowed, refused).",
+    ["command", "origin", "outcome"],
+)
 REPLAYS = Counter("hgw_replays", "Events reopened by a replay, by where it was asked for.", ["via"])
 RECONCILED = Counter(
     "hgw_reconciled_stages",
@@ -95,6 +101,12 @@ def count_action(kind: str, outcome: str) -> None:
 def count_retry(kind: str) -> None:
     """Count a failed attempt that will be retried."""
     ACTION_RETRIES.labels(kind=kind).inc()
+
+
+def count_command(command: str, origin: str, outcome: str) -> None:
+    """Count one click or dashboard command: ``outcome`` stored, repeat, not_allowed or
+    refused (a 4xx; ``command`` is then ``unknown`` when none was read)."""
+    COMMANDS.labels(command=command, origin=origin, outcome=outcome).inc()
 
 
 def count_replays(via: str, events: int) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotglue_webhooks.metrics import count_purge
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.incidents import purge_closed
-from hotglue_webhooks.storage.models import ActionRecord, Event, Meta, Rejection, SnoozeRow
+from hotglue_webhooks.storage.models import ActionRecord, Command, Event, Meta, Rejection, SnoozeRow
 
 LAST_PURGE_KEY = "retention.last_purge"
 
@@ -71,6 +71,8 @@ def purge(
         snoozes = session.execute(
             delete(SnoozeRow).where(SnoozeRow.until < cutoff, SnoozeRow.ended_at.is_not(None))
         ).rowcount  # type: ignore[attr-defined]
+        # Commands (who clicked what) go with the events they acted on; their response_url with them.
+        session.execute(delete(Command).where(Command.requested_at < cutoff))
     _set_last_purge(sessions, now)
     count_purge(events, actions, rejections)
     return PurgeResult(

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     """Slack channel for alerts and reports: a name (``#alerts``) or an id; not blank."""
     admin_token: SecretStr | None = None
     """When set, ``/api/*`` requires ``Authorization: Bearer <token>``."""
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret: when set, ``POST /slack/interactions`` takes button
+    clicks (``X-Slack-Signature`` checked over the raw body) and messages carry buttons;
+    unset, the endpoint answers 404 and no message has a button."""
+    slack_allowed_users: Annotated[tuple[str, ...], NoDecode] = ()
+    """Slack user ids (comma-separated, ``U0123ABCD``) whose clicks act; empty: everyone
+    in the workspace."""
     retention_days: int = Field(default=30, ge=1, le=36_500)
     dry_run: bool = False
     """Record every action as ``dry_run`` with the request it would send; send nothing."""
@@ -109,7 +116,7 @@ class Settings(BaseSettings):
     list (``redaction.DEFAULT_SECRET_KEYS``), never replacing it: the defaults protect the
     tenant credentials this receiver reads itself."""
 
-    @field_validator("redact_keys", mode="before")
+    @field_validator("redact_keys", "slack_allowed_users", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -180,6 +187,11 @@ class Settings(BaseSettings):
     def slack_dry_run(self) -> bool:
         """True when Slack calls must not be sent (dry-run, or no bot token)."""
         return self.dry_run or not _secret(self.slack_bot_token)
+
+    @property
+    def slack_buttons(self) -> bool:
+        """True when messages carry buttons: a signing secret is set to verify their clicks."""
+        return bool(_secret(self.slack_signing_secret))
 
     @property
     def is_sqlite(self) -> bool:

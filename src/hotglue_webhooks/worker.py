@@ -40,12 +40,14 @@ from hotglue_webhooks.rules import (
     TerminalStage, decide, is_stale, needed_facts,
 )
 from hotglue_webhooks.rules.incidents import FOLD, HOLD, OPEN, incident_expired, judge, recovers
+from hotglue_webhooks.rules.commands import RECEIVER_REPLAY, SLACK_RESPOND, plan_command
 from hotglue_webhooks.rules.messages import action_failed
 from hotglue_webhooks.rules.config import SNOOZE_SUMMARY
 from hotglue_webhooks.rules.model import (
     ALERT_INCIDENT_ANNOUNCE, ALERT_INCIDENT_POST, DAILY_DIGEST, INCIDENT_UPDATE, SNOOZE_ENDED,
 )
 from hotglue_webhooks.settings import Settings
+from hotglue_webhooks.storage.commands import forget_response_url, load_command, response_url
 from hotglue_webhooks.storage.db import connect, transaction, write_session
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
@@ -63,6 +65,7 @@ from hotglue_webhooks.storage.models import (
     EVENT_DEAD,
     EVENT_DONE,
     EVENT_RETRYING,
+    SOURCE_COMMAND,
     ActionRecord,
     Event,
     UTCDateTime,
@@ -139,6 +142,7 @@ class Worker:
         self.clock = clock
         self.sleep = sleep
         self.retry = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+        self.buttons = settings.slack_buttons
         self.name = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._expired_checked_at: datetime | None = None
         self._purge_checked_at: datetime | None = None
@@ -344,6 +348,8 @@ class Worker:
         fails transiently.
         """
         environment = self.environment(job.env_id)
+        if job.source == SOURCE_COMMAND:
+            return Facts(), self._plan_command(job, connection, environment.slack_channel)
         # The receiver's own Slack notices (an incident's update, a snooze's summary, the
         # digest) name their channel and call no HotGlue API: never flagged.
         if environment.flagged and job.status not in _OWN_NOTICES:
@@ -375,7 +381,23 @@ class Worker:
             needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts, newest_terminal=newest
         )
         facts = dataclasses.replace(facts, public_url=self.settings.public_url)
-        return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
+        return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel, buttons=self.buttons)
+
+    def _plan_command(self, job: JobEvent, connection: Connection | None, channel: str) -> Decision:
+        """Load a person's command (``commands`` row) and what it acts on from our own
+        records, then plan it (``rules/commands.py``). A command whose row is gone plans nothing."""
+        command_id = job.payload.get("command_id")
+        if not isinstance(command_id, int):
+            return Decision(actions=(), notes=("command: the queue item names no command",))
+        try:
+            if connection is not None:
+                request, facts = load_command(connection, command_id, job.event_key)
+            else:
+                with connect(self.sessions) as own:
+                    request, facts = load_command(own, command_id, job.event_key)
+        except LookupError as error:
+            return Decision(actions=(), notes=(f"command: {error}",))
+        return plan_command(request, facts, self.rules, self.clock(), channel)
 
     def _take_flush(self, job: JobEvent, connection: Connection | None) -> Any:
         """Read the incident of an ``INCIDENT_UPDATE`` event and clear its pending update, in
@@ -532,6 +554,10 @@ class Worker:
                 run.wake.append(at)
                 return False
             step.send_at = at if at > now else None
+        if step.kind == SLACK_RESPOND:
+            # Read just before sending, never stored with the action (a capability URL).
+            url = response_url(connection, int(step.params.get("command_id") or 0))
+            step.params = {**step.params, "response_url": url} if url else dict(step.params)
         # What is about to be sent, so a failed or dead action shows it too (the outcome
         # replaces it with the request actually sent).
         values: dict[str, Any] = {
@@ -659,6 +685,8 @@ class Worker:
             if wait > 0:
                 self.sleep(wait)
         try:
+            if step.kind == RECEIVER_REPLAY:
+                return self._replay(step)
             return self.effects.execute(step.kind, step.params, step.idempotency_key)
         except PeerError as error:
             return _Failure(str(error), error.transient, error.retry_after)
@@ -667,6 +695,14 @@ class Worker:
         except Exception as error:  # a bug of ours: retry, and park it dead in the end
             run.log.exception("action_crashed", action=step.kind, key=step.idempotency_key, attempt=step.attempts)
             return _Failure(f"{type(error).__name__}: {error}", True, None)
+
+    def _replay(self, step: _Step) -> Outcome:
+        """The receiver's own action of a Replay command: reopen the event (no peer call;
+        the worker's connection holds no transaction meanwhile)."""
+        event_id = int(step.params["event_id"])
+        if not reopen_event(self.sessions, event_id, self.clock()):
+            raise ActionImpossible(f"event {event_id} is no longer stored")
+        return Outcome(False, {"method": "REPLAY", "event_id": event_id}, {"reopened": True})
 
     def _record(self, connection: Connection, run: _Run, step: _Step, result: Outcome | _Failure) -> None:
         """Record what sending ``step`` did, within ``connection``'s write transaction."""
@@ -691,6 +727,8 @@ class Worker:
             bound.error("action_dead", error=error)
             return
         state = ACTION_DRY_RUN if result.dry_run else ACTION_DONE
+        if step.kind == SLACK_RESPOND and not result.dry_run:
+            forget_response_url(connection, int(step.params.get("command_id") or 0))
         alert = step.params.get("alert")
         op = alert.get("op") if isinstance(alert, Mapping) else None
         if op == ALERT_INCIDENT_ANNOUNCE and isinstance(alert, Mapping):

@@ -178,6 +178,7 @@ def test_every_page_reads_at_desktop_width_and_at_420_px(chromium: str, served: 
         "event-failed": f"/events/{ids['failed']}",
         "event-completed": f"/events/{ids['full_sync']}",
         "dead": "/dead",
+        "attention": "/attention",
     }
     SCREENS.mkdir(parents=True, exist_ok=True)
     for old in SCREENS.glob("*.png"):
@@ -201,3 +202,58 @@ def test_every_page_reads_at_desktop_width_and_at_420_px(chromium: str, served: 
             browser.close()
     assert overflowing == {}
     assert len(list(SCREENS.glob("*.png"))) == 2 * 2 * len(pages)
+
+
+def test_the_attention_list_offers_the_command_and_clears_by_itself(chromium: str, database_url: str, tmp_path: Path) -> None:
+    """Exact refused 3310's token and the receiver turned its schedules off: /attention
+    lists it (with the count in the navigation bar), Re-enable schedules is clicked in the
+    browser, the worker writes the schedules back, and the row is gone."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from hotglue_webhooks.fakes import FakeHotGlue
+    from test_flows import API_KEY, ENV
+
+    with FakeHotGlue(api_key=API_KEY) as hotglue:
+        hotglue.link_flow(ENV, "3310", "Rb7TnE4wz")
+        hotglue.set_schedule(ENV, "Rb7TnE4wz", "3310", "cron(30 * * * ? *)", "ENABLED")
+        receiver = Receiver(
+            database_url, hotglue_api_key=API_KEY, hotglue_api_url=hotglue.url, poll_seconds=0.05, log_level="WARNING"
+        )
+        server = make_server("127.0.0.1", 0, receiver.app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        try:
+            send(receiver, "sync_failed__exact_token_401", "sync_failed__shopify_500")
+            receiver.worker().drain()
+            assert hotglue.schedule(ENV, "Rb7TnE4wz", "3310")["state"] == "DISABLED"
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+                try:
+                    page = browser.new_page(viewport={"width": 1366, "height": 900})
+                    page.goto(base + "/")
+                    expect(page.locator("#attention-count")).to_have_text("1")
+                    page.get_by_role("link", name="Needs attention").click()
+                    rows = page.locator("table.attention tbody tr")
+                    expect(rows).to_have_count(1)
+                    expect(rows.first).to_contain_text("3310")
+                    expect(rows.first.locator(".reason")).to_have_text("exact_reconnect")
+                    expect(rows.first).to_contain_text("Ask the customer to reconnect Exact Online")
+                    expect(rows.first.get_by_role("link", name="SYNC_FAILED 1")).to_be_visible()
+                    page.screenshot(path=str(tmp_path / "1-attention.png"), full_page=True)
+
+                    rows.first.get_by_role("button", name="Re-enable schedules").click()
+                    expect(page.locator("p.flash.ok")).to_contain_text("Re-enable schedules is queued")
+                    receiver.worker().drain()
+                    assert hotglue.schedule(ENV, "Rb7TnE4wz", "3310")["state"] == "ENABLED"
+                    expect(page.locator("#commands")).to_contain_text("enable_schedules")
+                    page.goto(base + "/attention")
+                    expect(page.locator("p.empty")).to_contain_text("Nobody is waiting")
+                    page.screenshot(path=str(tmp_path / "2-cleared.png"), full_page=True)
+                finally:
+                    browser.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+            receiver.close()

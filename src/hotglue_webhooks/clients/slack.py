@@ -24,6 +24,7 @@ from slack_sdk.http_retry.request import HttpRequest as RetryHttpRequest
 from slack_sdk.http_retry.response import HttpResponse as RetryHttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient
 
 from hotglue_webhooks.clients.errors import (
     SlackApiError,
@@ -43,6 +44,7 @@ __all__ = [
     "HEADER_TEXT_LIMIT",
     "MESSAGE_TEXT_LIMIT",
     "MAX_BLOCKS",
+    "masked_response_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -217,6 +219,7 @@ class SlackClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = timeout
         self._has_token = bool(token)
         self.web = WebClient(
             token=token or None,
@@ -336,6 +339,38 @@ class SlackClient:
         data = response.data if isinstance(response.data, dict) else {}
         return {"channel": str(data.get("channel", "")), "ts": str(data.get("ts", ""))}
 
+    # --- response_url (interactivity) ---------------------------------------------------------
+
+    def respond_request(self, response_url: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Describe the POST of ``body`` to a click's ``response_url`` (same shape as
+        :meth:`post_message_request`; no token: the URL itself is the credential).
+
+        ``body``: ``{"text", "response_type": "ephemeral", "replace_original": false}``
+        (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses).
+        Record it only through :func:`masked_response_url`.
+        """
+        return {"method": "POST", "url": response_url, "headers": {"Content-Type": JSON_CONTENT_TYPE}, "json": dict(body)}
+
+    def respond(self, described: Mapping[str, Any]) -> dict[str, str]:
+        """Send what :meth:`respond_request` described, with slack_sdk's WebhookClient;
+        return ``{"status": "200"}``. Raises :class:`~.errors.SlackError`: 429 and 5xx are
+        transient; any other status (``expired_url``, ``used_url``, 404) is permanent."""
+        client = WebhookClient(described["url"], timeout=int(max(1, self.timeout)))
+        try:
+            response = client.send_dict(dict(described["json"]))
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            raise SlackTransportError(f"Slack response_url: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status == 429:
+            retry_after = parse_retry_after(_header(response.headers or {}, "retry-after"))
+            raise SlackRateLimited("Slack response_url rate limited (HTTP 429)", status_code=status, retry_after=retry_after)
+        if status >= 500:
+            raise SlackServerError(f"Slack response_url failed: HTTP {status}", status_code=status)
+        if status != 200:
+            code = (response.body or "").strip()[:100] or f"http_{status}"
+            raise SlackApiError(f"Slack response_url failed: {code} (HTTP {status})", error=code, status_code=status)
+        return {"status": str(status)}
+
     @staticmethod
     def _error_for(api_method: str, response: SlackResponse) -> SlackError:
         status = response.status_code
@@ -365,3 +400,12 @@ class SlackClient:
             status_code=status,
             retry_after=retry_after,
         )
+
+
+def masked_response_url(url: str) -> str:
+    """Return a ``response_url`` fit to store or show: scheme, host and first path segment,
+    the rest (the capability) ``[redacted]`` (``https://hooks.slack.com/actions/[redacted]``)."""
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    first = path.split("/", 1)[0]
+    return f"{scheme}://{host}/{first + '/' if first else ''}{REDACTED}"

@@ -1,4 +1,5 @@
-"""A fake of Slack's Web API (chat.postMessage, chat.update), over real HTTP.
+"""A fake of Slack's Web API (chat.postMessage, chat.update) and of interactivity's
+``response_url`` (``POST /actions/...``), over real HTTP.
 
 Answers follow https://docs.slack.dev/reference/methods/chat.postMessage and
 https://docs.slack.dev/reference/methods/chat.update: HTTP 200 with ``ok`` true or false
@@ -83,6 +84,8 @@ class FakeSlack(FakeServer):
         self._first_ts = first_ts
         self._posted = 0
         self._messages: list[SlackMessage] = []
+        self._responses: list[dict[str, Any]] = []
+        self._response_urls = 0
 
     @property
     def url(self) -> str:
@@ -94,6 +97,20 @@ class FakeSlack(FakeServer):
         """Every message posted (in its current version), oldest first (copies)."""
         with self._lock:
             return copy.deepcopy(self._messages)
+
+    def response_url(self) -> str:
+        """Return a new ``response_url`` of this fake, as Slack puts in a click's payload
+        (``{root}/actions/T0FAKE/{n}/{token}``); a POST to it is recorded in :attr:`responses`."""
+        with self._lock:
+            self._response_urls += 1
+            n = self._response_urls
+        return f"{self.root_url}/actions/T0FAKE/{n}/{hashlib.sha1(str(n).encode()).hexdigest()[:24]}"
+
+    @property
+    def responses(self) -> list[dict[str, Any]]:
+        """Every body POSTed to a ``response_url``, oldest first, with its ``url`` (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._responses)
 
     def replies(self, ts: str) -> list[SlackMessage]:
         """The messages posted in the thread of message ``ts``, oldest first."""
@@ -118,6 +135,8 @@ class FakeSlack(FakeServer):
         api_method = request.path.rstrip("/").rsplit("/", 1)[-1]
         if request.method != "POST":
             return 405, {"ok": False, "error": "method_not_allowed"}, {}
+        if request.path.startswith("/actions/"):
+            return self._respond(request)
         args = self._arguments(request)
         if args is None:
             return _fail("invalid_json")
@@ -204,6 +223,15 @@ class FakeSlack(FakeServer):
         if message.thread_ts:
             echoed["thread_ts"] = message.thread_ts
         return _ok({"channel": message.channel_id, "ts": message.ts, "message": echoed})
+
+    def _respond(self, request: RecordedRequest) -> _Answer:
+        """A POST to a response_url: JSON with ``text`` (Slack answers 200 ``ok``; 404
+        ``no_text`` style errors are not modelled beyond a missing text)."""
+        body = request.json
+        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+            return 400, "no_text", {}
+        self._responses.append({"url": request.path, **copy.deepcopy(body)})
+        return 200, "ok", {}
 
     def _update(self, args: Mapping[str, Any]) -> _Answer:
         channel, ts = args.get("channel"), args.get("ts")

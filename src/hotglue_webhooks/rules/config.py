@@ -376,6 +376,13 @@ class DigestRules(_Section):
     ``[slack] channel``, ``[environments.*] slack_channel``), each with its environments' events."""
     listed: int = Field(default=15, ge=1, le=50)
     """Names listed per section; the rest are counted and linked to the dashboard."""
+class AttentionRules(_Section):
+    """``[attention]``: when a tenant waits for a person (the dashboard's ``/attention``)."""
+
+    repeated_failures: int = Field(default=3, ge=1)
+    """A flow that failed this many times within ``window_hours`` (and has not completed a
+    job since) needs a person."""
+    window_hours: float = Field(default=24.0, gt=0)
 
 
 class EnvironmentRules(_Section):
@@ -407,6 +414,7 @@ class RulesConfig(_Section):
     incidents: IncidentRules = IncidentRules()
     snooze: SnoozeRules = SnoozeRules()
     digest: DigestRules = DigestRules()
+    attention: AttentionRules = AttentionRules()
 
     @model_validator(mode="after")
     def _distinct_links(self) -> RulesConfig:

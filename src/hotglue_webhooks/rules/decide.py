@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hotglue_webhooks.rules import messages
+from hotglue_webhooks.rules import commands, messages
 from hotglue_webhooks.rules.buy_orders import read_buy_orders
 from hotglue_webhooks.rules import incidents
 from hotglue_webhooks.rules.config import (
@@ -149,7 +149,7 @@ def newer_job(event: JobEvent, newest: TerminalStage | None) -> TerminalStage | 
 
 
 def decide(
-    event: JobEvent, facts: Facts, config: RulesConfig, now: datetime, default_channel: str
+    event: JobEvent, facts: Facts, config: RulesConfig, now: datetime, default_channel: str, *, buttons: bool = False
 ) -> Decision:
     """Return the actions for ``event``, in order, with notes explaining the decision.
 
@@ -164,8 +164,13 @@ def decide(
     the buy-order report still applies, and the first note says so (:func:`is_stale`).
     Each rule that plans a state-changing action also plans its ``slack.action_failed``
     report, after its other actions.
+
+    ``buttons``: messages that ask for a person carry Slack buttons (``rules/commands.py``):
+    a new failure alert Retry job, the Exact 401 message Re-enable schedules, a failure
+    report Replay. Only when the receiver can verify their clicks (a signing secret).
     """
     plan = _Plan(event, facts, config, now, default_channel)
+    plan.buttons = buttons
     matched = _matching_rules(event, config)
     newer = newer_job(event, facts.newest_terminal)
     if newer is not None:
@@ -209,6 +214,8 @@ def _plan_failure_report(p: _Plan, added: Iterable[Action]) -> None:
         "flow_id": p.event.flow_id,
         "steps": steps,
     }
+    if p.buttons and p.event.tenant:
+        params["buttons"] = [commands.button(commands.REPLAY, p.event)]
     p.add(SLACK_ACTION_FAILED, p.key("slack:action_failed"), params, depends_on=tuple(s["action_key"] for s in steps))
 
 
@@ -224,6 +231,7 @@ class _Plan:
         self.event, self.facts, self.config = event, facts, config
         self.now, self.default_channel = now, default_channel
         self.rule = ""
+        self.buttons = False
         self.actions: list[Action] = []
         self.notes: list[str] = []
         # What each state-changing action would change, for the report if it fails.
@@ -347,6 +355,8 @@ def _plan_failure_alert(p: _Plan) -> None:
             "a reply in the first alert's thread, and the alert shows the count"
         )
         return
+    if p.buttons:
+        alert = commands.with_buttons(alert, [commands.RETRY_JOB], event)
     opened = {"op": ALERT_OPEN, "thread_key": key, "tenant": event.tenant, "flow_id": event.flow_id}
     opened |= {"fingerprint": print_, "at": event.last_updated}
     grouping = None
@@ -609,6 +619,8 @@ def _plan_exact_401(p: _Plan) -> None:
         + "".join(f"; schedule of {f} unknown ({why}): not turned off" for f, why in not_turned_off)
     )
     message = messages.exact_token_401(event, line, turned_off, without_schedule, not_turned_off)
+    if p.buttons and turned_off:
+        message = commands.with_buttons(message, [commands.ENABLE_SCHEDULES], event)
     # A snooze of the tenant holds this message too (the PUTs still run).
     p.slack("slack", message, depends_on=keys, about={"tenant": event.tenant, "group": None})
 

@@ -346,7 +346,8 @@ def action_failed(
     """Return the ``slack.post_message`` params of a planned ``slack.action_failed`` report.
 
     ``params`` are the report's (``channel``, ``title``, ``tenant``, ``flow_id``, ``steps``);
-    ``outcomes[key]`` is each watched action's final (state, last error). Failed (``dead``
+    ``outcomes[key]`` is each watched action's final (state, last error); ``params["buttons"]``
+    (optional) are the Block Kit buttons the report carries (Replay). Failed (``dead``
     or ``skipped``) steps say what is still true and their last error; steps that worked
     are listed as done. The event is linked as ``{public_url}/events/{event_id}`` (the
     dashboard's event page) when ``public_url`` is set, else named by its id ("this
@@ -384,6 +385,10 @@ def action_failed(
         blocks.append(_section(_bullets("*Done*", [escape(step["done"]) for step in done])))
     tenant, flow_id = params.get("tenant"), params.get("flow_id")
     blocks.append(_context(f"tenant {_v(tenant)} · flow {_v(flow_id)} · {ref}"))
+    buttons = params.get("buttons")
+    if isinstance(buttons, list) and buttons and failed:
+        # Replay (rules/commands.py): only a report of something that failed offers it.
+        blocks.append({"type": "actions", "block_id": "hgw_commands", "elements": [dict(b) for b in buttons]})
     message = _message(text, blocks)
     return {**message.params(str(params.get("channel"))), **({"pace": params["pace"]} if params.get("pace") else {})}
 

@@ -94,7 +94,9 @@ ACTION_KINDS = frozenset(
 # A Slack action may carry ``params["alert"]`` = ``{"op": ..., "thread_key": str, ...}``:
 # after it succeeds the worker records the alert thread ("open": a new top-level alert,
 # with "tenant", "flow_id", "fingerprint"; "repeat": one more failure in the thread;
-# "resolve": the tenant's flow succeeded again).
+# "resolve": the tenant's flow succeeded again; "edit": a person's command changed the
+# message, so the thread keeps its new text and blocks for later count updates).
+ALERT_EDIT = "edit"
 ALERT_OPEN = "open"
 ALERT_REPEAT = "repeat"
 ALERT_RESOLVE = "resolve"

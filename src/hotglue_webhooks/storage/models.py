@@ -193,7 +193,11 @@ class ActionRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_actions_state", "state"),)
+    __table_args__ = (
+        Index("ix_actions_state", "state"),
+        # The attention list: the schedules an Exact 401 turned off, the config checks.
+        Index("ix_actions_rule_kind", "rule", "kind"),
+    )
 
 
 class Rejection(Base):
@@ -402,4 +406,59 @@ class SnoozeRow(Base):
     __table_args__ = (
         Index("ix_snoozes_scope_target", "scope", "target", "until"),
         Index("ix_snoozes_open", "ended_at", "until"),
+    )
+
+
+# Where a command came from.
+COMMAND_SLACK = "slack"
+COMMAND_DASHBOARD = "dashboard"
+SOURCE_COMMAND = "command"
+"""``events.source`` of the queue item that carries out a command (``commands.event_id``)."""
+COMMAND_STATUS = "COMMAND"
+"""``events.status`` of such an item: the receiver's own, not a HotGlue stage."""
+
+
+class Command(Base):
+    """One click of a Slack button or dashboard command, as a person asked for it.
+
+    ``idempotency_key`` is unique: a button acts once (``slack|{channel_id}|{message_ts}|
+    {action_id}``); a second click of it is stored too, with ``duplicate_of`` the first
+    one's id, and only answers who did it. ``command`` is the meaning
+    (``rules/commands.py``: ``enable_schedules``, ``retry_job``, ``replay``, …); ``target``
+    what the button named (``{"event": dedupe_key}``, the message's event).
+    ``message_event_id`` is our stored event whose message carried the button;
+    ``event_id`` the queue item (``events.source = command``) whose actions carry the
+    command out, with the worker's keys, retries, dead letters and audit.
+    ``response_url`` is Slack's, for the ephemeral answer; it is a capability (anyone
+    holding it may post for 30 minutes), never shown, and cleared once answered.
+    """
+
+    __tablename__ = "commands"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(512), nullable=False, unique=True)
+    origin: Mapped[str] = mapped_column(String(16), nullable=False)
+    action_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    command: Mapped[str] = mapped_column(String(32), nullable=False)
+    env_id: Mapped[str | None] = mapped_column(String(255))
+    tenant: Mapped[str | None] = mapped_column(String(255))
+    flow_id: Mapped[str | None] = mapped_column(String(255))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    message_event_id: Mapped[int | None] = mapped_column(Id)
+    channel_id: Mapped[str | None] = mapped_column(String(255))
+    message_ts: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    duplicate_of: Mapped[int | None] = mapped_column(Id)
+    refused: Mapped[str | None] = mapped_column(Text)
+    """Why the click did not act (a user not in ``HGW_SLACK_ALLOWED_USERS``); None when it did."""
+    event_id: Mapped[int | None] = mapped_column(Id)
+    response_url: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_commands_tenant", "tenant", "requested_at"),
+        Index("ix_commands_message_event", "message_event_id"),
+        Index("ix_commands_event", "event_id"),
+        Index("ix_commands_message", "channel_id", "message_ts"),
     )

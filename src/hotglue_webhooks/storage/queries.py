@@ -18,6 +18,7 @@ from hotglue_webhooks.rules.decide import is_stale
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
     EVENT_OPEN_STATES,
+    SOURCE_COMMAND,
     ActionRecord,
     Event,
 )
@@ -61,7 +62,9 @@ def _failed(column: Any) -> ColumnElement[bool]:
 
 
 def _event_conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+    # A person's command is carried out as an event of its own (storage/commands.py): its
+    # audit is on the tenant and event pages, not among HotGlue's stages.
+    conditions: list[ColumnElement[bool]] = [Event.source != SOURCE_COMMAND]
     if filters.tenant is not None:
         conditions.append(Event.tenant == filters.tenant)
     if filters.flow_id is not None:
@@ -461,7 +464,7 @@ def tenant_jobs(
     """
     job_key = func.coalesce(Event.s3_root, literal("#") + cast(Event.id, String))
     newest = func.max(Event.id)
-    keys_query = select(job_key, newest).where(Event.tenant == tenant).group_by(job_key)
+    keys_query = select(job_key, newest).where(Event.tenant == tenant, Event.source != SOURCE_COMMAND).group_by(job_key)
     if before_id is not None:
         keys_query = keys_query.having(newest < before_id)
     keys_query = keys_query.order_by(newest.desc()).limit(max(1, min(limit, MAX_PAGE)))
@@ -502,7 +505,7 @@ def tenant_overview(
     last = func.max(Event.received_at)
     query = select(
         Event.tenant, func.count(), func.sum(case((_failed(Event.status), 1), else_=0)), last
-    ).where(Event.tenant.is_not(None))
+    ).where(Event.tenant.is_not(None), Event.source != SOURCE_COMMAND)
     if since is not None:
         query = query.where(Event.received_at >= since)
     if search:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Insert, Update, and_, bindparam, case, insert
 
 from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.rules import ALERT_OPEN, ALERT_REPEAT, ALERT_RESOLVE, OpenAlert
+from hotglue_webhooks.rules.model import ALERT_EDIT
 from hotglue_webhooks.storage.db import insert_unless_present, transaction
 from hotglue_webhooks.storage.models import SlackPacing, SlackThread, UTCDateTime
 
@@ -103,7 +104,8 @@ def record_alert(
     ``alert`` is the action's ``params["alert"]``; ``posted`` is Slack's answer
     (``channel`` id and ``ts``); ``opener`` is the event's (``order_at``, id). "open"
     starts a thread, "repeat" counts one more failure on every open thread with that key,
-    "resolve" closes every open thread with that key.
+    "resolve" closes every open thread with that key, "edit" keeps the message's new
+    text and blocks on the threads of that message (a command updated it).
     """
     op, key = alert.get("op"), str(alert.get("thread_key"))
     at = parse_time(alert.get("at") if isinstance(alert.get("at"), str) else None) or now
@@ -133,6 +135,12 @@ def record_alert(
         connection.execute(_REPEAT, {"key": key, "at": at})
     elif op == ALERT_RESOLVE:
         connection.execute(_RESOLVE, {"key": key, "now": now})
+    elif op == ALERT_EDIT:
+        connection.execute(
+            update(SlackThread)
+            .where(SlackThread.channel == str(posted.get("channel") or params["channel"]), SlackThread.ts == str(params["ts"]))
+            .values(text=params["text"], blocks=list(params.get("blocks") or []))
+        )
 
 
 @functools.cache

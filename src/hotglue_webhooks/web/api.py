@@ -4,7 +4,9 @@
 ``cursor`` from the previous page's ``next_cursor``), ``GET /api/events/<id>``,
 ``POST /api/events/<id>/replay``, ``GET /api/actions`` (e.g. ``?state=dead``),
 ``POST /api/actions/replay`` (dead actions chosen by a filter), ``POST``/``GET /api/snoozes``
-and ``POST /api/snoozes/<id>/lift``, ``GET /api/incidents``; ``GET /healthz`` (the
+and ``POST /api/snoozes/<id>/lift``, ``GET /api/incidents``, ``GET /api/attention``
+(tenants waiting for a person), ``GET /api/tenants/<tenant>/commands`` (clicks and
+dashboard commands); ``GET /healthz`` (the
 process is up), ``GET /readyz`` (the database answers), ``GET /metrics`` (Prometheus).
 
 When ``HGW_ADMIN_TOKEN`` is set, ``/api/*`` needs ``Authorization: Bearer <token>``.
@@ -27,6 +29,8 @@ from hotglue_webhooks import metrics
 from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.incidents import incident_rows
+from hotglue_webhooks.storage.attention import attention_view, last_events, needs_attention
+from hotglue_webhooks.storage.commands import list_commands
 from hotglue_webhooks.storage.models import ACTION_DEAD
 from hotglue_webhooks.storage.snoozes import active_snoozes, lift, recent_snoozes, snooze
 from hotglue_webhooks.storage.queries import (
@@ -130,6 +134,35 @@ def tenant_events(args: dict[str, Any], tenant: str) -> Response:
     return _event_page(args, tenant)
 
 
+@blueprint.route("/api/tenants/<path:tenant>/commands", methods=["GET"], merge_slashes=False)
+@blueprint.response(200, schemas.CommandPage)
+@blueprint.alt_response(400, schema=schemas.Error, description="An invalid tenant id")
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def tenant_commands(tenant: str) -> Response:
+    """List the tenant's commands (Slack clicks with the user's id and name, dashboard
+    commands), newest first, with their outcome."""
+    problems = schemas.text_problems(schemas.TENANT, tenant)
+    if problems:
+        return _error(400, "Bad Request", {"path": {"tenant": problems}})
+    return jsonify(commands=list_commands(_runtime().sessions, tenant=tenant, limit=200))
+
+
+@blueprint.get("/api/attention")
+@blueprint.response(200, schemas.AttentionPage)
+@blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
+@blueprint.doc(security=SECURED)
+def attention() -> Response:
+    """List the tenants waiting for a person, oldest first: each with its reasons
+    (exact_reconnect, invalid_config, dead_actions, repeated_failures, incident), since
+    when, the last event and what to do. A row goes once its condition ends."""
+    runtime = _runtime()
+    now = datetime.now(UTC)
+    rows = needs_attention(runtime.sessions, runtime.rules.attention, now)
+    last = last_events(runtime.sessions, [row.tenant for row in rows])
+    return jsonify(count=len(rows), tenants=[attention_view(row, last.get(row.tenant), now) for row in rows])
+
+
 @blueprint.get(f"/api/events/{EVENT_ID}")
 @blueprint.response(200, schemas.EventDetail)
 @blueprint.alt_response(404, schema=schemas.Error, description="No such event")
@@ -140,7 +173,7 @@ def event(event_id: int) -> Response:
     found = get_event(_runtime().sessions, event_id)
     if found is None:
         return _error(404, "Not Found", f"no event {event_id}")
-    return jsonify(event_detail(*found))
+    return jsonify({**event_detail(*found), "commands": list_commands(_runtime().sessions, event_id=event_id)})
 
 
 @blueprint.post(f"/api/events/{EVENT_ID}/replay")

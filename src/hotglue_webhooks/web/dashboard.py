@@ -2,14 +2,17 @@
 
 ``/`` events (filters in the URL, newest first, paginated, the hourly chart),
 ``/events/<id>`` one event with its decision and actions (and Replay), ``/tenants`` and
-``/tenants/<tenant>`` a tenant's jobs grouped by ``s3_root``, ``/dead`` dead actions with
-bulk replay, ``/login``. Views read through ``storage/queries.py`` and replay through
+``/tenants/<tenant>`` a tenant's jobs grouped by ``s3_root`` (with its commands: Re-enable
+schedules, Retry job, Replay), ``/attention`` the tenants waiting for a person, ``/dead``
+dead actions with bulk replay, ``/login``. Views read through ``storage/queries.py`` and replay through
 ``worker.reopen_event``; they never call Slack or HotGlue.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +29,12 @@ from hotglue_webhooks.ingest import parse_time
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules import is_stale
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
+from hotglue_webhooks.rules.commands import DASHBOARD_COMMANDS, LABELS
+from hotglue_webhooks.storage.attention import last_events, needs_attention
+from hotglue_webhooks.storage.commands import Click, find_event, latest_message_event, list_commands, store_command
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.incidents import incident_rows
-from hotglue_webhooks.storage.models import ACTION_DEAD, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.models import ACTION_DEAD, COMMAND_DASHBOARD, EVENT_OPEN_STATES
 from hotglue_webhooks.storage.snoozes import active_snoozes, lift, snooze
 from hotglue_webhooks.storage.reconciled import gap_per_day, latest_rhythms
 from hotglue_webhooks.storage.queries import (
@@ -247,6 +253,7 @@ def event(event_id: int) -> Any:
         stages=stages,
         message=message if isinstance(message, str) and message.strip() else None,
         is_open=stored.state in EVENT_OPEN_STATES,
+        commands=list_commands(sessions, event_id=event_id),
     )
 
 
@@ -328,6 +335,71 @@ def tenant(tenant: str) -> Any:
         done=actions_for(sessions, event_ids),
         older=url_for("dashboard.tenant", tenant=tenant, before=max(s.id for s in jobs[-1].stages)) if more else None,
         newest=url_for("dashboard.tenant", tenant=tenant) if before else None,
+        commands=list_commands(sessions, tenant=tenant, limit=20),
+        command_labels={name: LABELS[name] for name in sorted(DASHBOARD_COMMANDS)},
+        nonce=uuid.uuid4().hex,
+    )
+
+
+@blueprint.post("/tenants/<path:tenant>/commands", merge_slashes=False)
+def tenant_command(tenant: str) -> Any:
+    """Store a dashboard command (behind the admin session and CSRF, checked in _guard);
+    the worker carries it out like a Slack click. ``nonce`` (one per rendered form) makes
+    a form sent twice act once; ``event_id`` names the event to retry or replay (default:
+    the tenant's newest failure, or newest event with a dead action)."""
+    runtime = _runtime()
+    command = request.form.get("command") or ""
+    back = url_for("dashboard.tenant", tenant=tenant)
+    if text_problems(TENANT, tenant) or command not in DASHBOARD_COMMANDS:
+        refusals.reason(f"dashboard command refused: {command[:40]!r} for a tenant")
+        return _page("error.html", title="Not a command", message="Choose one of the commands the page offers."), 400
+    raw_event = request.form.get("event_id") or ""
+    origin = None
+    if raw_event:
+        origin = find_event(runtime.sessions, int(raw_event)) if raw_event.isdigit() and int(raw_event) < MAX_ID else None
+        if origin is None or origin.tenant != tenant:
+            refusals.reason("dashboard command names an event of another tenant, or none")
+            return _page("error.html", title="Not this tenant's event", message="The event is not this tenant's."), 400
+    elif command != "enable_schedules":
+        origin = latest_message_event(runtime.sessions, tenant, command)
+        if origin is None:
+            flash(f"{LABELS[command]}: this tenant has no event to act on.", "warn")
+            return redirect(back, code=303)
+    nonce = (request.form.get("nonce") or uuid.uuid4().hex)[:64]
+    click = Click(
+        idempotency_key=f"dashboard|{tenant}|{command}|{nonce}", origin=COMMAND_DASHBOARD, action_id=command,
+        command=command, user_id="admin", user_name="dashboard",
+        env_id=origin.env_id if origin else _tenant_env(tenant), tenant=tenant,
+        flow_id=origin.flow_id if origin else None, target={"event_id": origin.event_id} if origin else {},
+        message_event_id=origin.event_id if origin else None,
+    )
+    stored = store_command(runtime.sessions, click, datetime.now(UTC))
+    metrics.count_command(command, COMMAND_DASHBOARD, "repeat" if stored.duplicate_of is not None else "stored")
+    log.info("dashboard_command_stored", command=command, tenant=tenant, command_id=stored.id, repeat_of=stored.duplicate_of)
+    if stored.duplicate_of is not None:
+        flash(f"{LABELS[command]} was already sent from this page; it acts once.", "warn")
+    else:
+        flash(f"{LABELS[command]} is queued; the worker carries it out (see Commands below).", "ok")
+    return redirect(back, code=303)
+
+
+def _tenant_env(tenant: str) -> str | None:
+    """The env_id of the tenant's newest event (a command acts in its environment)."""
+    found = last_events(_runtime().sessions, [tenant]).get(tenant)
+    return found.env_id if found else None
+
+
+# -- needs attention ---------------------------------------------------------------------
+
+
+@blueprint.get("/attention")
+def attention() -> Any:
+    runtime = _runtime()
+    now = datetime.now(UTC)
+    rows = needs_attention(runtime.sessions, runtime.rules.attention, now)
+    return _page(
+        "attention.html", title="Needs attention", rows=rows,
+        last=last_events(runtime.sessions, [row.tenant for row in rows]), nonce=uuid.uuid4().hex,
     )
 
 
@@ -511,6 +583,7 @@ def _page(template: str, **context: Any) -> str:
     return render_template(
         template,
         dead_count=dead_action_count(sessions) if shown else 0,
+        attention_count=_attention_count() if shown else 0,
         retention={
             "days": runtime.settings.retention_days,
             "oldest": oldest_event(sessions) if shown else None,
@@ -521,6 +594,21 @@ def _page(template: str, **context: Any) -> str:
         now=datetime.now(UTC),
         **context,
     )
+
+
+_ATTENTION_CACHE: dict[int, tuple[float, int]] = {}
+ATTENTION_COUNT_SECONDS = 10.0
+"""The navigation bar's attention count is computed at most this often per process."""
+
+
+def _attention_count() -> int:
+    runtime = _runtime()
+    cached = _ATTENTION_CACHE.get(id(runtime))
+    if cached is not None and 0 <= time.monotonic() - cached[0] < ATTENTION_COUNT_SECONDS:
+        return cached[1]
+    count = len(needs_attention(runtime.sessions, runtime.rules.attention, datetime.now(UTC)))
+    _ATTENTION_CACHE[id(runtime)] = (time.monotonic(), count)
+    return count
 
 
 @blueprint.app_template_filter("when")

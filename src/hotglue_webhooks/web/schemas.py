@@ -281,6 +281,10 @@ class EventDetail(EventSummary):
     last_error = _text()
     decided_at = _text()
     actions = fields.List(fields.Nested(Action), required=True)
+    commands = fields.List(
+        fields.Nested(lambda: Command()), required=True,
+        metadata={"description": "clicks and dashboard commands on this event's messages, or carried out by it"},
+    )
 
 
 class EventPage(Schema):
@@ -356,3 +360,57 @@ class Status(Schema):
 class Error(Schema):
     error = fields.String(required=True)
     detail = fields.Raw(metadata={"description": "a sentence, or the invalid fields and why"})
+
+
+class Command(Schema):
+    id = fields.Integer(required=True)
+    command = fields.String(
+        required=True, metadata={"description": "enable_schedules, retry_job, replay, snooze, snooze_incident"}
+    )
+    action_id = fields.String(required=True, metadata={"description": "Slack's action_id (the dashboard's: the command)"})
+    origin = fields.String(required=True, metadata={"description": "slack or dashboard"})
+    tenant = _text()
+    user_id = fields.String(required=True, metadata={"description": "Slack user id (dashboard: admin)"})
+    user_name = _text(metadata={"description": "Slack username"})
+    requested_at = fields.String(required=True, metadata={"format": "date-time"})
+    message_event_id = fields.Integer(required=True, allow_none=True, metadata={"description": "the event whose message had the button"})
+    event_id = fields.Integer(required=True, allow_none=True, metadata={"description": "the event whose actions carry the command out"})
+    duplicate_of = fields.Integer(required=True, allow_none=True, metadata={"description": "the first click, when this one repeated it"})
+    refused = _text(metadata={"description": "why the click did not act (a user not allowed)"})
+    outcome = _text(metadata={"description": "done, failed or running"})
+
+
+class CommandPage(Schema):
+    commands = fields.List(fields.Nested(Command), required=True)
+
+
+class AttentionReason(Schema):
+    reason = fields.String(
+        required=True,
+        metadata={"description": "exact_reconnect, invalid_config, dead_actions, repeated_failures or incident"},
+    )
+    since = fields.String(required=True, metadata={"format": "date-time"})
+    detail = fields.String(required=True)
+    what_to_do = fields.String(required=True)
+    flow_id = _text()
+    event_id = _text(metadata={"description": "the event to look at"})
+
+
+class AttentionLastEvent(Schema):
+    id = fields.String(required=True)
+    status = _text()
+    flow_id = _text()
+    received_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class AttentionRow(Schema):
+    tenant = fields.String(required=True)
+    since = fields.String(required=True, metadata={"format": "date-time", "description": "its oldest reason's start"})
+    age_seconds = fields.Integer(required=True)
+    reasons = fields.List(fields.Nested(AttentionReason), required=True)
+    last_event = fields.Nested(AttentionLastEvent, required=True, allow_none=True)
+
+
+class AttentionPage(Schema):
+    count = fields.Integer(required=True)
+    tenants = fields.List(fields.Nested(AttentionRow), required=True, metadata={"description": "oldest first"})
