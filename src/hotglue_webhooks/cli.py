@@ -325,18 +325,37 @@ def events_show(event_id: int) -> None:
     help="Seconds to wait for the running worker to process it.",
 )
 @click.option("--no-wait", is_flag=True, help="Queue it and return at once.")
-def replay(event_id: int, wait_seconds: float, no_wait: bool) -> None:
+@click.option(
+    "--live", is_flag=True,
+    help="Also send for real what it recorded as dry-run (asks first, showing the event's age).",
+)
+@click.option("--yes", is_flag=True, help="With --live: do not ask.")
+def replay(event_id: int, wait_seconds: float, no_wait: bool, live: bool, yes: bool) -> None:
     """Queue an event to be decided again; actions already done stay done.
 
     The running worker does it, with its own HotGlue keys and Slack token: this shell's
-    settings (often none) would record the actions as dry-runs, which are final.
+    settings (often none) would record the actions as dry-runs, which are final. Dry-run
+    records stay dry_run until replayed with --live, which needs this shell to have the
+    keys the worker has (it refuses otherwise: they would be dry-runs again).
     """
+    from hotglue_webhooks.replay import LiveReplayRefused, plan_live_replay, replay_live
     from hotglue_webhooks.storage.models import EVENT_DEAD, EVENT_DONE
     from hotglue_webhooks.storage.queries import action_view, get_event
     from hotglue_webhooks.worker import reopen_event
 
     runtime = _runtime()
-    if not reopen_event(runtime.sessions, event_id, datetime.now(UTC)):
+    if live:
+        try:
+            plan = plan_live_replay(runtime, event_id)
+        except LiveReplayRefused as refused:
+            raise click.ClickException(f"replay --live: {refused}") from None
+        now = datetime.now(UTC)
+        click.echo(plan.summary(now), err=True)
+        if not yes:
+            click.confirm("send them for real?", abort=True, err=True)
+        if not replay_live(runtime, plan, now):
+            raise click.ClickException(f"no event {event_id}")
+    elif not reopen_event(runtime.sessions, event_id, datetime.now(UTC)):
         raise click.ClickException(f"no event {event_id}")
     deadline = time.monotonic() + (0 if no_wait else wait_seconds)
     while True:

@@ -774,18 +774,24 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime) -> bool:
+def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime, *, live: bool = False) -> bool:
     """Queue an event to be decided again (replay): actions already done stay done.
 
-    Dead and skipped actions of the event get a fresh set of attempts. Returns False
-    when the event does not exist.
+    Dead and skipped actions of the event get a fresh set of attempts; with ``live``, so
+    do its ``dry_run`` ones (their dry-run request and answer are cleared), to be sent
+    for real under the same idempotency keys (``replay.py`` checks first that they would
+    not be dry-runs again). Returns False when the event does not exist.
     """
+    states = (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING, ACTION_NOT_NEEDED) + ((ACTION_DRY_RUN,) if live else ())
     with write_session(sessions) as session:
         event = session.get(Event, event_id)
         if event is None:
             return False
         for record in session.scalars(select(ActionRecord).where(ActionRecord.event_id == event_id)):
-            if record.state in (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING, ACTION_NOT_NEEDED):
+            if record.state in states:
+                if record.state == ACTION_DRY_RUN:
+                    record.request = None
+                    record.response = None
                 record.state = ACTION_PENDING
                 record.attempts = 0
                 record.next_attempt_at = None
