@@ -203,6 +203,27 @@ def test_a_worker_that_exits_with_an_error_is_named_with_its_last_line(serve: Se
     assert serve.process.poll() is None
 
 
+def test_a_crashed_web_server_is_started_again_on_the_same_socket(serve: Serve) -> None:
+    import httpx
+
+    serve.ready()
+    first = serve.child("web")
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+
+    wait_until(lambda: serve.child("web") not in (None, first), "a new web server")
+    [line] = serve.said(f"web server (pid {first}) was killed by SIGKILL")
+    assert line.endswith("; starting it again in 1 s")
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{serve.port}/healthz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, "the new web server answering on the port serve holds")
+
+
 def test_sigterm_stops_serve_and_every_child(serve: Serve) -> None:
     serve.ready()
     descendants = serve.tree()

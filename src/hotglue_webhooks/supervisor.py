@@ -147,6 +147,8 @@ class Supervisor:
             self._pump(0.2)
             now = self.clock()
             for child in self.children:
+                if self.stopping is not None:
+                    break  # a Ctrl-C reaches the children too: their exits are no crash
                 if child.process is not None and child.process.poll() is not None:
                     self._exited(child, now)
                 elif child.process is None and child.restart_at is not None and now >= child.restart_at:
