@@ -106,7 +106,7 @@ class Result:
             f"peak RSS web {f.peak_rss_web_mib:.0f} MiB / worker {f.peak_rss_worker_mib:.0f} MiB"
         )
         if f.raw_duplicates:
-            figures += f", raw duplicates {f.raw_duplicates} (kill -9 between send and record)"
+            figures += f", raw duplicates {f.raw_duplicates} (kill -9 between send and record, not found before resending)"
         return f"{self.number} {self.title} [{self.database}]: {verdict} — {figures}; {self.seconds:.0f} s"
 
 
@@ -279,7 +279,7 @@ def verify_all(
 
 
 def passed(figures: Figures, load: LoadResult | None = None, *, allow_5xx: bool = True) -> bool:
-    ok = not figures.problems and figures.lost == 0 and figures.duplicated == 0
+    ok = not figures.problems and figures.lost == 0 and figures.duplicated == 0 and figures.raw_duplicates == 0
     if load is not None:
         ok = ok and figures.acknowledged == len({o.delivery.key for o in load.outcomes})
     if not allow_5xx:

@@ -82,29 +82,47 @@ def test_the_budget_reads_every_way_slack_names_a_tenant() -> None:
     assert named_tenants(alert) == {"2001"}
 
 
-def request(at: float, body: dict[str, object], key: str | None = None) -> RecordedRequest:
+SCHEDULE = "/e/f/t/jobs/schedule"
+JOBS = "/e/f/t/jobs"
+
+
+def request(at: float, body: dict[str, object], key: str | None = None, path: str = SCHEDULE) -> RecordedRequest:
     headers = {"idempotency-key": key} if key else {}
+    method = "PUT" if path == SCHEDULE else "POST"
     return RecordedRequest(
-        method="PUT", path="/e/f/t/jobs/schedule", raw_path="/e/f/t/jobs/schedule", query={}, query_string="",
+        method=method, path=path, raw_path=path, query={}, query_string="",
         headers=headers, json=body, form={}, body=json.dumps(body).encode(), received_at=at, status=200,
     )
 
 
-def action(key: str, body: dict[str, object]) -> ActionRow:
-    described = {"method": "PUT", "url": "http://hotglue/e/f/t/jobs/schedule", "json": body}
-    return ActionRow(1, 1, key, "hotglue.put_schedule", "done", 1, described, None)
+def action(key: str, body: dict[str, object], path: str = SCHEDULE) -> ActionRow:
+    method, kind = ("PUT", "hotglue.put_schedule") if path == SCHEDULE else ("POST", "hotglue.start_job")
+    described = {"method": method, "url": f"http://hotglue{path}", "json": body}
+    return ActionRow(1, 1, key, kind, "done", 1, described, None)
 
 
-def test_a_repeat_after_a_worker_kill_is_the_at_least_once_window_any_other_is_a_duplicate() -> None:
-    body = {"schedule_expression": "cron(0 * * * ? *)", "state": "ENABLED"}
-    twice = [("hotglue", request(10.0, body)), ("hotglue", request(20.0, body))]
+def test_a_repeat_after_a_worker_kill_is_a_raw_duplicate_any_other_is_unexplained_both_fail() -> None:
+    body = {"tap": "shopify", "job_name": "wh-f-shopify-2026-01-01"}
+    twice = [("hotglue", request(10.0, body, path=JOBS)), ("hotglue", request(20.0, body, path=JOBS))]
     killed_between = Figures()
-    verify.check_effects(killed_between, [action("k", body)], PeerRequests(twice, twice), worker_kill_times=[15.0])
+    verify.check_effects(
+        killed_between, [action("k", body, JOBS)], PeerRequests(twice, twice), worker_kill_times=[15.0]
+    )
     assert (killed_between.executed_once, killed_between.raw_duplicates, killed_between.duplicated) == (1, 1, 0)
+    assert killed_between.problems[0].startswith("raw duplicate: hotglue.start_job k")
     unexplained = Figures()
-    verify.check_effects(unexplained, [action("k", body)], PeerRequests(twice, twice), worker_kill_times=[25.0])
+    verify.check_effects(unexplained, [action("k", body, JOBS)], PeerRequests(twice, twice), worker_kill_times=[25.0])
     assert (unexplained.raw_duplicates, unexplained.duplicated) == (0, 1)
     assert unexplained.problems[0].startswith("executed twice")
+
+
+def test_a_repeated_schedule_put_is_an_idempotent_repeat_not_a_duplicate() -> None:
+    body = {"schedule_expression": "cron(0 * * * ? *)", "state": "ENABLED"}
+    twice = [("hotglue", request(10.0, body)), ("hotglue", request(20.0, body))]
+    figures = Figures()
+    verify.check_effects(figures, [action("k", body)], PeerRequests(twice, twice), worker_kill_times=[15.0])
+    assert (figures.executed_once, figures.raw_duplicates, figures.duplicated) == (1, 0, 0)
+    assert figures.extra["idempotent_repeats"] == 1 and figures.problems == []
 
 
 def test_an_action_done_but_never_seen_by_the_peer_is_lost_and_an_unknown_request_is_flagged() -> None:

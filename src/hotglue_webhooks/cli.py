@@ -109,36 +109,29 @@ def main() -> None:
 
 @main.command()
 def serve() -> None:
-    """Run the web server and one worker together (the embedded default)."""
-    from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
+    """Run the web server and one worker together (the embedded default).
 
+    The port is bound first (in use: one line, exit 1); children die with serve, and a
+    child that exits is started again after a back-off (see supervisor.py).
+    """
+    from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
+    from hotglue_webhooks.supervisor import PortInUse, Supervisor, bind_listener, serve_children
+
+    settings = _settings()
+    try:
+        listener = bind_listener(settings.bind)
+    except PortInUse as error:
+        raise click.ClickException(f"{error} (HGW_BIND; is another serve running?)") from None
     use_multiprocess_dir()  # before prometheus-client loads: /metrics then counts web and worker
     runtime = _runtime(migrate=True)
-    settings = runtime.settings
     runtime.close()
     _banner(settings)
-    children = [
-        subprocess.Popen([sys.executable, "-m", "hotglue_webhooks", "web"]),
-        subprocess.Popen([sys.executable, "-m", "hotglue_webhooks", "worker"]),
-    ]
 
-    def stop(signum: int, _frame: Any) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+    def say(line: str) -> None:
+        click.echo(f"hotglue-webhooks serve: {line}", err=True)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    code = 0
-    while all(child.poll() is None for child in children):
-        time.sleep(0.2)
-    stop(signal.SIGTERM, None)
-    for child in children:
-        try:
-            code = code or child.wait(timeout=30) or 0
-        except subprocess.TimeoutExpired:
-            child.kill()
-            code = 1
+    code = Supervisor(serve_children(listener), log=say).run()
+    listener.close()
     sys.exit(code)
 
 
@@ -160,7 +153,8 @@ def _banner(settings: Settings) -> None:
 
 
 @main.command()
-def web() -> None:
+@click.option("--fd", type=int, default=None, hidden=True, help="Serve on this inherited, bound socket (serve).")
+def web(fd: int | None) -> None:
     """Run only the HTTP server (gunicorn), for scale-out."""
     from hotglue_webhooks.prometheus_dir import use_multiprocess_dir
 
@@ -176,7 +170,7 @@ def web() -> None:
 
     from hotglue_webhooks.web import server
 
-    server.run(settings)
+    server.run(settings, fd=fd)
 
 
 @main.command()
@@ -331,18 +325,37 @@ def events_show(event_id: int) -> None:
     help="Seconds to wait for the running worker to process it.",
 )
 @click.option("--no-wait", is_flag=True, help="Queue it and return at once.")
-def replay(event_id: int, wait_seconds: float, no_wait: bool) -> None:
+@click.option(
+    "--live", is_flag=True,
+    help="Also send for real what it recorded as dry-run (asks first, showing the event's age).",
+)
+@click.option("--yes", is_flag=True, help="With --live: do not ask.")
+def replay(event_id: int, wait_seconds: float, no_wait: bool, live: bool, yes: bool) -> None:
     """Queue an event to be decided again; actions already done stay done.
 
     The running worker does it, with its own HotGlue keys and Slack token: this shell's
-    settings (often none) would record the actions as dry-runs, which are final.
+    settings (often none) would record the actions as dry-runs, which are final. Dry-run
+    records stay dry_run until replayed with --live, which needs this shell to have the
+    keys the worker has (it refuses otherwise: they would be dry-runs again).
     """
+    from hotglue_webhooks.replay import LiveReplayRefused, plan_live_replay, replay_live
     from hotglue_webhooks.storage.models import EVENT_DEAD, EVENT_DONE
     from hotglue_webhooks.storage.queries import action_view, get_event
     from hotglue_webhooks.worker import reopen_event
 
     runtime = _runtime()
-    if not reopen_event(runtime.sessions, event_id, datetime.now(UTC)):
+    if live:
+        try:
+            plan = plan_live_replay(runtime, event_id)
+        except LiveReplayRefused as refused:
+            raise click.ClickException(f"replay --live: {refused}") from None
+        now = datetime.now(UTC)
+        click.echo(plan.summary(now), err=True)
+        if not yes:
+            click.confirm("send them for real?", abort=True, err=True)
+        if not replay_live(runtime, plan, now):
+            raise click.ClickException(f"no event {event_id}")
+    elif not reopen_event(runtime.sessions, event_id, datetime.now(UTC)):
         raise click.ClickException(f"no event {event_id}")
     deadline = time.monotonic() + (0 if no_wait else wait_seconds)
     while True:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hotglue_webhooks.clients.hotglue_api import describe_request
+from hotglue_webhooks.clients.hotglue_api import describe_request, target_name
 from hotglue_webhooks.clients.slack import SlackClient, masked_response_url
 from hotglue_webhooks.rules import (
     CONFIG_PLACEHOLDER,
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 METADATA_EVENT_TYPE = "hotglue_webhooks_action"
+# How far before a started attempt a Slack lookup reaches back, in seconds: the attempt's
+# time is our clock, a message's ts is Slack's.
+LOOKUP_MARGIN_SECONDS = 60.0
 
 
 def idempotency_token(key: str) -> str:
@@ -91,6 +95,67 @@ class Effects:
             return self._hotglue(kind, params, key)
         raise ActionImpossible(f"unknown action kind {kind!r}")
 
+    def find_earlier(
+        self, kind: str, params: Mapping[str, Any], key: str, since: datetime
+    ) -> Outcome | None:
+        """Look at the peer for the effect of an earlier attempt of this action whose
+        outcome is unknown (recorded as started at ``since``, never as finished): its
+        Outcome when it is there, None when it is not (or ``kind`` cannot be looked for).
+
+        - Slack posts: a message with our metadata (``event_type``
+          :data:`METADATA_EVENT_TYPE`, ``event_payload.idempotency_key`` = the key's token)
+          in ``conversations.history`` of the channel, or ``conversations.replies`` of the
+          thread, since ``since`` less :data:`LOOKUP_MARGIN_SECONDS` (our clock and Slack's).
+        - Job starts: a job of the same ``job_name`` in the tenant's job list
+          (``GET .../jobs``, REFERENCE.md §7).
+        - Target links: the target already among the tenant's linked targets.
+        - Schedule PUTs and ``chat.update`` write a state, not a new thing: sending them
+          again changes nothing, so they are not looked for.
+
+        Nothing is looked for in dry-run. Raises ``PeerError`` when the lookup itself fails
+        (the caller then sends anyway: a duplicate rather than a loss).
+        """
+        if kind == SLACK_POST and key and not self.slack_dry_run:
+            token = idempotency_token(key)
+            oldest = since.timestamp() - LOOKUP_MARGIN_SECONDS
+            found = self.slack.find_message(
+                params["channel"], METADATA_EVENT_TYPE, {"idempotency_key": token}, oldest,
+                thread_ts=params.get("thread_ts"),
+            )
+            if found is None:
+                return None
+            found_by = "conversations.replies" if params.get("thread_ts") else "conversations.history"
+            return Outcome(False, self._slack_post_request(params, key), {**found, "found_by": found_by})
+        if kind not in (HOTGLUE_START_JOB, HOTGLUE_LINK_TARGET):
+            return None
+        environment = self.environment(params.get("env_id"))
+        if environment.hotglue_dry_run:
+            return None
+        client = environment.hotglue
+        env_id, flow_id, tenant, body = params["env_id"], params["flow_id"], params["tenant"], params["body"]
+        if kind == HOTGLUE_START_JOB:
+            name = body.get("job_name")
+            jobs = client.list_jobs(env_id, flow_id, tenant) if name else []
+            job = next((j for j in jobs if isinstance(j, Mapping) and j.get("job_name") == name), None)
+            if job is None:
+                return None
+            sent = client.start_job_request(env_id, flow_id, tenant, body)
+            found_by = "job list"
+            answer: Mapping[str, Any] = job
+        else:
+            name = target_name(body)
+            linked = [t for t in client.list_linked_targets(env_id, flow_id, tenant) if t["name"] == name]
+            if not name or not linked:
+                return None
+            # The credentials went with the first attempt; the record names the section.
+            placeholder = f"<{params.get('config_from')} from the tenant config>"
+            sent = client.link_target_request(env_id, flow_id, tenant, _fill(body, placeholder))
+            found_by = "linked targets"
+            answer = {}
+        if key:
+            sent.headers[IDEMPOTENCY_HEADER] = idempotency_token(key)
+        return Outcome(False, describe_request(sent), {**_summary(answer), "found_by": found_by})
+
     def preview(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Return the request ``execute`` would send, built and redacted, never sent.
 
@@ -121,15 +186,17 @@ class Effects:
         build = getattr(client, f"{_HOTGLUE_CALLS[kind]}_request")
         return describe_request(build(params["env_id"], params["flow_id"], params["tenant"], body))
 
-    def _slack_post(self, params: Mapping[str, Any], key: str) -> Outcome:
+    def _slack_post_request(self, params: Mapping[str, Any], key: str) -> dict[str, Any]:
         channel, text, blocks = params["channel"], params["text"], params.get("blocks") or []
-        thread_ts = params.get("thread_ts")
         metadata = (
             {"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_token(key)}}
             if key
             else None
         )
-        request = self.slack.post_message_request(channel, text, blocks, thread_ts=thread_ts, metadata=metadata)
+        return self.slack.post_message_request(channel, text, blocks, thread_ts=params.get("thread_ts"), metadata=metadata)
+
+    def _slack_post(self, params: Mapping[str, Any], key: str) -> Outcome:
+        request = self._slack_post_request(params, key)
         if self.slack_dry_run:
             return Outcome(True, request, None)
         return Outcome(False, request, dict(self.slack.send(request)))

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Connection, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -570,6 +570,9 @@ class Worker:
             # Ended meanwhile, or the lease went to another worker (then nothing more runs).
             self._renew(connection, run, now)
             return False
+        # Recorded as started by an attempt that never recorded its end (its worker
+        # died): whether that attempt reached the peer is unknown until looked for.
+        step.unknown_since = step.updated_at if step.state == ACTION_RUNNING else None
         step.attempts, step.state = attempts, ACTION_RUNNING
         return True
 
@@ -684,17 +687,42 @@ class Worker:
             wait = (step.send_at - self.clock()).total_seconds()
             if wait > 0:
                 self.sleep(wait)
+        lookup: str | None = None
+        if step.unknown_since is not None:
+            found, lookup = self._find_earlier(run, step, step.unknown_since)
+            if found is not None:
+                return found
         try:
             if step.kind == RECEIVER_REPLAY:
                 return self._replay(step)
-            return self.effects.execute(step.kind, step.params, step.idempotency_key)
+            outcome = self.effects.execute(step.kind, step.params, step.idempotency_key)
         except PeerError as error:
-            return _Failure(str(error), error.transient, error.retry_after)
+            return _Failure(_with_lookup(str(error), lookup), error.transient, error.retry_after)
         except ActionImpossible as error:
-            return _Failure(str(error), False, None)
+            return _Failure(_with_lookup(str(error), lookup), False, None)
         except Exception as error:  # a bug of ours: retry, and park it dead in the end
             run.log.exception("action_crashed", action=step.kind, key=step.idempotency_key, attempt=step.attempts)
-            return _Failure(f"{type(error).__name__}: {error}", True, None)
+            return _Failure(_with_lookup(f"{type(error).__name__}: {error}", lookup), True, None)
+        if lookup is not None:
+            outcome = Outcome(outcome.dry_run, outcome.request, {**(outcome.response or {}), "lookup": lookup})
+        return outcome
+
+    def _find_earlier(self, run: _Run, step: _Step, since: datetime) -> tuple[Outcome | None, str | None]:
+        """Look at the peer for what an outcome-unknown earlier attempt (started at
+        ``since``) did: (its Outcome, None) when it arrived; (None, a note for the record)
+        when it did not, or when looking failed (the action is then sent anyway: a
+        duplicate rather than a loss)."""
+        bound = run.log.bind(action=step.kind, key=step.idempotency_key, attempt=step.attempts)
+        try:
+            found = self.effects.find_earlier(step.kind, step.params, step.idempotency_key, since)
+        except Exception as error:  # PeerError, or a bug of ours: either way, send
+            text = _short(self.redactor.redact_text(f"{type(error).__name__}: {error}"))
+            bound.warning("earlier_attempt_lookup_failed", error=text, attempt_started=since.isoformat())
+            return None, f"lookup failed, sent anyway: {text}"
+        if found is None:
+            return None, None
+        bound.info("earlier_attempt_found", attempt_started=since.isoformat(), found_by=(found.response or {}).get("found_by"))
+        return found, None
 
     def _replay(self, step: _Step) -> Outcome:
         """The receiver's own action of a Replay command: reopen the event (no peer call;
@@ -807,11 +835,15 @@ class _Step:
     attempts: int
     next_attempt_at: datetime | None
     request: dict[str, Any] | None
+    updated_at: datetime | None = None
     send_at: datetime | None = None
+    unknown_since: datetime | None = None
+    """When an earlier attempt started whose outcome is unknown (set when marked running)."""
 
 
-# Every field of _Step but the worker's own ``send_at`` is a column of ``actions``.
-_STEP_COLUMNS = tuple(name for name in _Step.__dataclass_fields__ if name != "send_at")
+# Every field of _Step but the worker's own ``send_at`` and ``unknown_since`` is a column
+# of ``actions``.
+_STEP_COLUMNS = tuple(name for name in _Step.__dataclass_fields__ if name not in ("send_at", "unknown_since"))
 _STEPS_OF_EVENT = (
     select(*(ActionRecord.__table__.c[name] for name in _STEP_COLUMNS))
     .where(ActionRecord.event_id == bindparam("event_id"))
@@ -864,11 +896,18 @@ _MARK_RUNNING = {
 }
 
 
-# An action that waits for its Slack slot: not an attempt, only a time to come back.
+# An action that waits for its Slack slot: not an attempt, only a time to come back. A
+# running one keeps its updated_at: that is when its outcome-unknown attempt started.
 _COME_BACK = (
     update(ActionRecord)
     .where(ActionRecord.id == bindparam("action_id"))
-    .values(next_attempt_at=bindparam("at", type_=UTCDateTime()), updated_at=bindparam("now", type_=UTCDateTime()))
+    .values(
+        next_attempt_at=bindparam("at", type_=UTCDateTime()),
+        updated_at=case(
+            (ActionRecord.state == ACTION_RUNNING, ActionRecord.updated_at),
+            else_=bindparam("now", type_=UTCDateTime()),
+        ),
+    )
 )
 # A failed attempt to be retried at ``at``.
 _RETRY = (
@@ -924,22 +963,32 @@ def _due(last: datetime | None, now: datetime, seconds: float) -> bool:
     return last is None or not 0 <= (now - last).total_seconds() < seconds
 
 
+def _with_lookup(error: str, lookup: str | None) -> str:
+    return error if lookup is None else f"{error} ({lookup})"
+
+
 def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime) -> bool:
+def reopen_event(sessions: sessionmaker[Session], event_id: int, now: datetime, *, live: bool = False) -> bool:
     """Queue an event to be decided again (replay): actions already done stay done.
 
-    Dead and skipped actions of the event get a fresh set of attempts. Returns False
-    when the event does not exist.
+    Dead and skipped actions of the event get a fresh set of attempts; with ``live``, so
+    do its ``dry_run`` ones (their dry-run request and answer are cleared), to be sent
+    for real under the same idempotency keys (``replay.py`` checks first that they would
+    not be dry-runs again). Returns False when the event does not exist.
     """
+    states = (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING, ACTION_NOT_NEEDED) + ((ACTION_DRY_RUN,) if live else ())
     with write_session(sessions) as session:
         event = session.get(Event, event_id)
         if event is None:
             return False
         for record in session.scalars(select(ActionRecord).where(ActionRecord.event_id == event_id)):
-            if record.state in (ACTION_DEAD, ACTION_SKIPPED, ACTION_RETRYING, ACTION_NOT_NEEDED):
+            if record.state in states:
+                if record.state == ACTION_DRY_RUN:
+                    record.request = None
+                    record.response = None
                 record.state = ACTION_PENDING
                 record.attempts = 0
                 record.next_attempt_at = None

@@ -26,7 +26,7 @@ def fake_hotglue() -> Iterator[FakeHotGlue]:
 
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack(token=SLACK_TOKEN) as fake:
+    with FakeSlack(token=SLACK_TOKEN, first_ts=1_700_000_000) as fake:
         yield fake
 
 

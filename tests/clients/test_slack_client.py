@@ -278,3 +278,67 @@ def test_the_fake_rejects_what_the_safety_net_prevents(fake_slack: FakeSlack) ->
             json={"channel": CHANNEL, "text": "x", "blocks": [_section("a" * 3001)]},
         ).json()
     assert answer == {"ok": False, "error": "invalid_blocks"}
+
+
+# --- finding a message already posted (conversations.history / replies, metadata) ---------
+
+
+def _meta(token: str) -> dict[str, Any]:
+    return {"event_type": "hotglue_webhooks_action", "event_payload": {"idempotency_key": token}}
+
+
+def test_find_message_matches_metadata_in_history_since_oldest(fake_slack: FakeSlack, slack: SlackClient) -> None:
+    for n in range(5):
+        slack.post_message(CHANNEL, f"message {n}", metadata=_meta(f"tok{n}"))
+    posted = slack.post_message(CHANNEL, "the one", metadata=_meta("wanted"))
+
+    found = slack.find_message(CHANNEL, "hotglue_webhooks_action", {"idempotency_key": "wanted"}, oldest=0.0)
+
+    assert found == posted
+    assert slack.find_message(CHANNEL, "hotglue_webhooks_action", {"idempotency_key": "other"}, oldest=0.0) is None
+    assert slack.find_message(CHANNEL, "another_type", {"idempotency_key": "wanted"}, oldest=0.0) is None
+    # Only since ``oldest``: the message at 1700000000.0006 is not after 1700000000.0007.
+    assert slack.find_message(CHANNEL, "hotglue_webhooks_action", {"idempotency_key": "wanted"}, 1700000000.0007) is None
+    [listing] = fake_slack.requests_to("POST /api/conversations.list")
+    assert listing.form["types"] == "public_channel,private_channel"
+    history = fake_slack.requests_to("POST /api/conversations.history")
+    assert {r.form["channel"] for r in history} == {FakeSlack.channel_id(CHANNEL)}
+    assert all(r.form["include_all_metadata"] == "true" for r in history)
+
+
+def test_the_fake_returns_metadata_only_when_asked_and_pages_by_cursor(fake_slack: FakeSlack, slack: SlackClient) -> None:
+    for n in range(3):
+        slack.post_message(CHANNEL, f"message {n}", metadata=_meta(f"tok{n}"))
+    channel = FakeSlack.channel_id(CHANNEL)
+    plain = slack.web.api_call("conversations.history", params={"channel": channel}).data
+    assert [m["text"] for m in plain["messages"]] == ["message 2", "message 1", "message 0"]
+    assert all("metadata" not in m for m in plain["messages"])
+    first = slack.web.api_call(
+        "conversations.history", params={"channel": channel, "limit": "2", "include_all_metadata": "true"}
+    ).data
+    assert first["has_more"] is True and [m["metadata"] for m in first["messages"]] == [_meta("tok2"), _meta("tok1")]
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = slack.web.api_call("conversations.history", params={"channel": channel, "cursor": cursor}).data
+    assert ([m["text"] for m in rest["messages"]], rest["has_more"]) == (["message 0"], False)
+    with pytest.raises(SlackApiError, match="no channel named #no-such-channel") as raised:
+        slack.find_message("#no-such-channel", "hotglue_webhooks_action", {}, 0.0)
+    assert raised.value.error == "channel_not_found"
+
+
+def test_find_message_in_a_thread_reads_conversations_replies(fake_slack: FakeSlack, slack: SlackClient) -> None:
+    parent = slack.post_message(CHANNEL, "alert", metadata=_meta("parent"))
+    reply = slack.post_message(CHANNEL, "again", thread_ts=parent["ts"], metadata=_meta("reply"))
+    wanted = {"idempotency_key": "reply"}
+
+    # A thread reply is not in the channel's history, only in the thread.
+    assert slack.find_message(parent["channel"], "hotglue_webhooks_action", wanted, 0.0) is None
+    assert slack.find_message(parent["channel"], "hotglue_webhooks_action", wanted, 0.0, thread_ts=parent["ts"]) == reply
+    [replies] = fake_slack.requests_to("POST /api/conversations.replies")
+    assert replies.form["ts"] == parent["ts"]
+
+
+def test_a_failed_lookup_raises_a_slack_error(fake_slack: FakeSlack, slack: SlackClient) -> None:
+    slack.post_message(CHANNEL, "alert")
+    fake_slack.fail_next(1, 503, match="POST /api/conversations.history")
+    with pytest.raises(SlackServerError):
+        slack.find_message(CHANNEL, "hotglue_webhooks_action", {}, 0.0)

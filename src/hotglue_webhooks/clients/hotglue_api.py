@@ -101,7 +101,10 @@ class LinkedTarget(TypedDict):
     raw: Any
 
 
-def _target_name(item: Any) -> str | None:
+def target_name(item: Any) -> str | None:
+    """Return the target's name in a linked-target item or a link body (its shape is
+    unconfirmed, REFERENCE.md §4: ``{"target": {"target": name}}``, ``{"target": name}``,
+    ``{"name"|"id"|"target_id": ...}``), or None."""
     if isinstance(item, str):
         return item
     if not isinstance(item, Mapping):
@@ -370,7 +373,7 @@ class HotGlueClient:
         unconfirmed). Raises :class:`~.errors.HotGlueError`.
         """
         body = self._get(self._flow_path(env_id, flow_id, tenant, "linkedTargets"))
-        return [LinkedTarget(name=_target_name(item), raw=item) for item in _as_list(body)]
+        return [LinkedTarget(name=target_name(item), raw=item) for item in _as_list(body)]
 
     def link_target_request(self, env_id: str, flow_id: str, tenant: str, body: Mapping[str, Any]) -> httpx.Request:
         """Build ``POST /{env_id}/{flow_id}/{tenant}/linkedTargets`` without sending it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import http.client
 import logging
+import re
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,8 @@ HEADER_TEXT_LIMIT = 150
 MESSAGE_TEXT_LIMIT = 40_000
 MAX_BLOCKS = 50
 _TRUNCATED = "… (truncated)"
+# Slack ids: C… public, G… private (older), D… direct message channels.
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _FENCE = "```"
 
 
@@ -221,6 +224,7 @@ class SlackClient:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
         self._has_token = bool(token)
+        self._channel_ids: dict[str, str] = {}
         self.web = WebClient(
             token=token or None,
             base_url=self.base_url,
@@ -317,6 +321,87 @@ class SlackClient:
         :meth:`update_message_request`'s body. Raises :class:`~.errors.SlackError`.
         """
         return self.send(self.update_message_request(channel, ts, text, blocks))
+
+    # --- reads: was a message already posted? ----------------------------------------------
+
+    def channel_id(self, channel: str) -> str:
+        """Return the id of ``channel`` (a ``#name``, a bare name, or already an id).
+
+        The conversations.* read methods take ids only. A name is looked up once through
+        ``conversations.list`` (public and private channels the bot sees, paged by
+        cursor; scope ``channels:read``/``groups:read``) and kept. Raises
+        :class:`~.errors.SlackApiError` (``channel_not_found``) when no channel has that
+        name, else :class:`~.errors.SlackError` as every call.
+        """
+        if _CHANNEL_ID.match(channel):
+            return channel
+        name = channel.lstrip("#")
+        if name in self._channel_ids:
+            return self._channel_ids[name]
+        cursor = ""
+        while True:
+            params = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": "200"}
+            if cursor:
+                params["cursor"] = cursor
+            data = self._read("conversations.list", params)
+            for item in data.get("channels") or []:
+                if isinstance(item, dict) and item.get("name") == name and item.get("id"):
+                    self._channel_ids[name] = str(item["id"])
+                    return self._channel_ids[name]
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                raise SlackApiError(
+                    f"Slack conversations.list: no channel named #{name}", error="channel_not_found", status_code=200
+                )
+
+    def find_message(
+        self, channel: str, event_type: str, payload: Mapping[str, Any], oldest: float, thread_ts: str | None = None
+    ) -> dict[str, str] | None:
+        """Return ``{"channel", "ts"}`` of a message posted since ``oldest`` (Unix seconds)
+        whose metadata has ``event_type`` and every item of ``payload``; None if there is none.
+
+        A top-level message is looked for in ``conversations.history``, a thread reply
+        (``thread_ts``) in ``conversations.replies``, both with ``include_all_metadata``
+        (https://docs.slack.dev/messaging/message-metadata), every page (cursor) from
+        ``oldest`` on. ``channel`` may be a name (see :meth:`channel_id`). Raises
+        :class:`~.errors.SlackError` when a read fails.
+        """
+        channel_id = self.channel_id(channel)
+        api_method = "conversations.replies" if thread_ts else "conversations.history"
+        cursor = ""
+        while True:
+            params = {
+                "channel": channel_id, "oldest": f"{oldest:.6f}", "inclusive": "true",
+                "include_all_metadata": "true", "limit": "200",
+            }
+            if thread_ts:
+                params["ts"] = thread_ts
+            if cursor:
+                params["cursor"] = cursor
+            data = self._read(api_method, params)
+            for message in data.get("messages") or []:
+                metadata = message.get("metadata") if isinstance(message, dict) else None
+                if (
+                    isinstance(metadata, dict)
+                    and metadata.get("event_type") == event_type
+                    and isinstance(metadata.get("event_payload"), dict)
+                    and all(metadata["event_payload"].get(k) == v for k, v in payload.items())
+                ):
+                    return {"channel": channel_id, "ts": str(message.get("ts", ""))}
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return None
+
+    def _read(self, api_method: str, params: Mapping[str, str]) -> dict[str, Any]:
+        try:
+            response = self.web.api_call(api_method, params=dict(params))  # a form POST, as slack_sdk sends reads
+        except SdkSlackApiError as exc:
+            raise self._error_for(api_method, exc.response) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            raise SlackTransportError(f"Slack {api_method}: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:
+            raise SlackServerError(f"Slack {api_method} answered a body that is not valid JSON") from exc
+        return response.data if isinstance(response.data, dict) else {}
 
     def send(self, described: Mapping[str, Any]) -> dict[str, str]:
         """Make the call a ``*_request`` method described (its ``url`` and ``json``); return

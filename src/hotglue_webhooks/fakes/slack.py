@@ -1,10 +1,15 @@
-"""A fake of Slack's Web API (chat.postMessage, chat.update) and of interactivity's
-``response_url`` (``POST /actions/...``), over real HTTP.
+"""A fake of Slack's Web API (chat.postMessage, chat.update, conversations.history,
+conversations.replies, conversations.list) and of interactivity's ``response_url``
+(``POST /actions/...``), over real HTTP.
 
-Answers follow https://docs.slack.dev/reference/methods/chat.postMessage and
-https://docs.slack.dev/reference/methods/chat.update: HTTP 200 with ``ok`` true or false
-and an error code, message ``ts`` values that increase, and Block Kit limits enforced
-(``invalid_blocks``) so that a client's safety net is tested against a strict peer.
+Answers follow https://docs.slack.dev/reference/methods/chat.postMessage,
+https://docs.slack.dev/reference/methods/chat.update and the conversations.* pages: HTTP
+200 with ``ok`` true or false and an error code, message ``ts`` values that increase (Unix
+seconds, as Slack's are), Block Kit limits enforced (``invalid_blocks``) so that a
+client's safety net is tested against a strict peer. Reads take a channel *id* (a name is
+``channel_not_found``, as at Slack), ``oldest``/``latest`` (exclusive unless
+``inclusive``), ``limit`` and ``cursor``; message ``metadata`` is returned only with
+``include_all_metadata`` (https://docs.slack.dev/messaging/message-metadata).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import copy
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +71,9 @@ class FakeSlack(FakeServer):
     ``token`` set: requests must carry ``Authorization: Bearer <token>`` (or a ``token``
     form field); none gives ``not_authed``, another gives ``invalid_auth``. Both JSON and
     form bodies are read (form ``blocks`` is a JSON string, as Slack takes it). ``ts``
-    values count up from ``first_ts`` by 0.0001 s: ``1700000000.000100``, ``…000200``.
+    ``channels`` are the workspace's channel names (conversations.list lists them and every
+    channel posted to by name). ``ts`` values are the clock's Unix time (each at least 0.0001 s after the one before), or,
+    with ``first_ts``, count up from it by 0.0001 s: ``1700000000.000100``, ``…000200``.
     """
 
     peer = "slack"
@@ -74,7 +82,8 @@ class FakeSlack(FakeServer):
         self,
         *,
         token: str | None = None,
-        first_ts: int = 1_700_000_000,
+        first_ts: int | None = None,
+        channels: tuple[str, ...] = ("#hotglue-webhooks",),
         host: str = "127.0.0.1",
         port: int = 0,
         on_request: Callable[[RecordedRequest], None] | None = None,
@@ -83,9 +92,11 @@ class FakeSlack(FakeServer):
         self.token = token
         self._first_ts = first_ts
         self._posted = 0
+        self._last_ts = 0.0
         self._messages: list[SlackMessage] = []
         self._responses: list[dict[str, Any]] = []
         self._response_urls = 0
+        self._channels = [name.lstrip("#") for name in channels]
 
     @property
     def url(self) -> str:
@@ -133,7 +144,8 @@ class FakeSlack(FakeServer):
 
     def handle(self, request: RecordedRequest) -> _Answer:
         api_method = request.path.rstrip("/").rsplit("/", 1)[-1]
-        if request.method != "POST":
+        # Slack's read methods take GET with a query string (slack_sdk sends them so) or POST.
+        if request.method != "POST" and not (request.method == "GET" and api_method in _READS):
             return 405, {"ok": False, "error": "method_not_allowed"}, {}
         if request.path.startswith("/actions/"):
             return self._respond(request)
@@ -147,11 +159,13 @@ class FakeSlack(FakeServer):
             return self._post(args)
         if api_method == "chat.update":
             return self._update(args)
+        if api_method in _READS:
+            return _READS[api_method](self, args)
         return 404, {"ok": False, "error": "unknown_method", "req_method": api_method}, {}
 
     @staticmethod
     def _arguments(request: RecordedRequest) -> dict[str, Any] | None:
-        if "json" in (request.header("content-type") or ""):
+        if request.method == "POST" and "json" in (request.header("content-type") or ""):
             return request.json if isinstance(request.json, dict) else None
         args: dict[str, Any] = {**request.query, **request.form}
         if isinstance(args.get("blocks"), str):
@@ -193,6 +207,9 @@ class FakeSlack(FakeServer):
 
     def _next_ts(self) -> str:
         self._posted += 1
+        if self._first_ts is None:
+            self._last_ts = max(round(time.time(), 6), round(self._last_ts + 0.0001, 6))
+            return f"{self._last_ts:.6f}"
         micros = self._posted * 100
         return f"{self._first_ts + micros // 1_000_000}.{micros % 1_000_000:06d}"
 
@@ -252,3 +269,107 @@ class FakeSlack(FakeServer):
                     message.blocks = copy.deepcopy(args["blocks"]) or None
                 return _ok({"channel": channel_id, "ts": message.ts, "text": message.text})
         return _fail("message_not_found")
+
+    # --- reads (conversations.*) -----------------------------------------------------------
+
+    def _history(self, args: Mapping[str, Any]) -> _Answer:
+        """conversations.history: the channel's top-level messages, newest first (thread
+        replies are not part of a channel's history)."""
+        channel_id = self._known_channel(args.get("channel"))
+        if channel_id is None:
+            return _fail("channel_not_found")
+        found = [m for m in self._messages if m.channel_id == channel_id and m.thread_ts in (None, m.ts)]
+        return self._page(list(reversed(found)), args)
+
+    def _replies(self, args: Mapping[str, Any]) -> _Answer:
+        """conversations.replies: the thread's parent, then its replies, oldest first."""
+        channel_id = self._known_channel(args.get("channel"))
+        if channel_id is None:
+            return _fail("channel_not_found")
+        ts = str(args.get("ts") or "")
+        parent = [m for m in self._messages if m.channel_id == channel_id and m.ts == ts]
+        if not parent:
+            return _fail("thread_not_found")
+        thread = parent + [m for m in self._messages if m.channel_id == channel_id and m.thread_ts == ts and m.ts != ts]
+        return self._page(thread, args)
+
+    def _list(self, args: Mapping[str, Any]) -> _Answer:
+        """conversations.list: the workspace's channels and every channel posted to by name."""
+        names: dict[str, str] = {self.channel_id(name): name for name in self._channels}
+        for message in self._messages:
+            if not _CHANNEL_ID.match(message.channel):
+                names.setdefault(message.channel_id, message.channel.lstrip("#"))
+        channels = [{"id": cid, "name": name, "is_channel": True, "is_archived": False} for cid, name in names.items()]
+        start, limit = self._cursor(args, default_limit=100)
+        page = channels[start : start + limit]
+        next_cursor = _encode_cursor(start + limit) if start + limit < len(channels) else ""
+        return _ok({"channels": page, "response_metadata": {"next_cursor": next_cursor}})
+
+    def _known_channel(self, channel: Any) -> str | None:
+        # The read methods take ids only; any id-shaped one is a channel (maybe empty).
+        return channel if isinstance(channel, str) and _CHANNEL_ID.match(channel) else None
+
+    def _page(self, messages: list[SlackMessage], args: Mapping[str, Any]) -> _Answer:
+        inclusive = _truthy(args.get("inclusive"))
+        oldest, latest = _float_or_none(args.get("oldest")), _float_or_none(args.get("latest"))
+
+        def within(message: SlackMessage) -> bool:
+            ts = float(message.ts)
+            if oldest is not None and (ts < oldest or (ts == oldest and not inclusive)):
+                return False
+            return latest is None or ts < latest or (ts == latest and inclusive)
+
+        kept = [m for m in messages if within(m)]
+        start, limit = self._cursor(args, default_limit=100)
+        page = kept[start : start + limit]
+        has_more = start + limit < len(kept)
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        return _ok({
+            "messages": [_as_read(m, with_metadata) for m in page],
+            "has_more": has_more,
+            "response_metadata": {"next_cursor": _encode_cursor(start + limit) if has_more else ""},
+        })
+
+    @staticmethod
+    def _cursor(args: Mapping[str, Any], *, default_limit: int) -> tuple[int, int]:
+        try:
+            limit = max(1, min(999, int(args.get("limit") or default_limit)))
+        except (TypeError, ValueError):
+            limit = default_limit
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor[len("next:") :]) if cursor.startswith("next:") and cursor[5:].isdigit() else 0
+        return start, limit
+
+
+def _encode_cursor(offset: int) -> str:
+    return f"next:{offset}"
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_read(message: SlackMessage, with_metadata: bool) -> dict[str, Any]:
+    """A message as conversations.history/replies answer it."""
+    item: dict[str, Any] = {"type": "message", "text": message.text, "ts": message.ts, "bot_id": "BFAKE"}
+    if message.blocks:
+        item["blocks"] = copy.deepcopy(message.blocks)
+    if message.thread_ts:
+        item["thread_ts"] = message.thread_ts
+    if with_metadata and message.metadata:
+        item["metadata"] = copy.deepcopy(message.metadata)
+    return item
+
+
+_READS: dict[str, Callable[[FakeSlack, Mapping[str, Any]], _Answer]] = {
+    "conversations.history": FakeSlack._history,
+    "conversations.replies": FakeSlack._replies,
+    "conversations.list": FakeSlack._list,
+}

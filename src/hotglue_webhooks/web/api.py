@@ -2,7 +2,7 @@
 
 ``GET /api/events`` and ``GET /api/tenants/<tenant>/events`` (filters, newest first,
 ``cursor`` from the previous page's ``next_cursor``), ``GET /api/events/<id>``,
-``POST /api/events/<id>/replay``, ``GET /api/actions`` (e.g. ``?state=dead``),
+``POST /api/events/<id>/replay`` (``{"live": true}``: send its dry-run actions for real), ``GET /api/actions`` (e.g. ``?state=dead``),
 ``POST /api/actions/replay`` (dead actions chosen by a filter), ``POST``/``GET /api/snoozes``
 and ``POST /api/snoozes/<id>/lift``, ``GET /api/incidents``, ``GET /api/attention``
 (tenants waiting for a person), ``GET /api/tenants/<tenant>/commands`` (clicks and
@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hotglue_webhooks import metrics
+from hotglue_webhooks.replay import LiveReplayRefused, plan_live_replay, replay_live
 from hotglue_webhooks.settings import secret_value
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.incidents import incident_rows
@@ -180,12 +181,38 @@ def event(event_id: int) -> Response:
 @blueprint.arguments(schemas.ReplayRequest)
 @blueprint.response(202, schemas.ReplayAnswer)
 @blueprint.alt_response(404, schema=schemas.Error, description="No such event")
+@blueprint.alt_response(
+    409, schema=schemas.Error,
+    description="live: the event has no dry-run action, or this receiver would send them as dry-runs again",
+)
 @blueprint.alt_response(401, schema=schemas.Error, description="Missing or wrong bearer token")
 @blueprint.alt_response(415, schema=schemas.Error, description="The body is not JSON")
 @blueprint.doc(security=SECURED)
-def replay(_body: dict[str, Any], event_id: int) -> Response:
-    """Queue the event to be decided and acted on again; actions already done stay done."""
-    if not reopen_event(_runtime().sessions, event_id, datetime.now(UTC)):
+def replay(body: dict[str, Any], event_id: int) -> Response:
+    """Queue the event to be decided and acted on again; actions already done stay done.
+
+    With ``"live": true`` its dry-run actions are also sent, for real: the answer says
+    how many and how old the event is.
+    """
+    now = datetime.now(UTC)
+    if body.get("live"):
+        runtime = _runtime()
+        try:
+            plan = plan_live_replay(runtime, event_id)
+        except LiveReplayRefused as refused:
+            log.warning("live_replay_refused", event_id=event_id, reason=str(refused), via="api")
+            return _error(refused.status, "Not Found" if refused.status == 404 else "Conflict", str(refused))
+        if not replay_live(runtime, plan, now):
+            return _error(404, "Not Found", f"no event {event_id}")
+        metrics.count_replays("api", 1)
+        log.info("event_replayed", event_id=event_id, via="api", live=True, dry_run_actions=len(plan.dry_run))
+        response = jsonify(
+            id=str(event_id), state="retrying", live=True, dry_run_actions=len(plan.dry_run),
+            received_at=plan.event.received_at.isoformat(), age=plan.age(now),
+        )
+        response.status_code = 202
+        return response
+    if not reopen_event(_runtime().sessions, event_id, now):
         return _error(404, "Not Found", f"no event {event_id}")
     metrics.count_replays("api", 1)
     log.info("event_replayed", event_id=event_id, via="api")

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.ingest import parse_time
+from hotglue_webhooks.replay import LiveReplayRefused, plan_live_replay, replay_live
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules import is_stale
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
@@ -34,7 +35,7 @@ from hotglue_webhooks.storage.attention import last_events, needs_attention
 from hotglue_webhooks.storage.commands import Click, find_event, latest_message_event, list_commands, store_command
 from hotglue_webhooks.storage.db import write_session
 from hotglue_webhooks.storage.incidents import incident_rows
-from hotglue_webhooks.storage.models import ACTION_DEAD, COMMAND_DASHBOARD, EVENT_OPEN_STATES
+from hotglue_webhooks.storage.models import ACTION_DEAD, ACTION_DRY_RUN, COMMAND_DASHBOARD, EVENT_OPEN_STATES
 from hotglue_webhooks.storage.snoozes import active_snoozes, lift, snooze
 from hotglue_webhooks.storage.reconciled import gap_per_day, latest_rhythms
 from hotglue_webhooks.storage.queries import (
@@ -254,6 +255,7 @@ def event(event_id: int) -> Any:
         message=message if isinstance(message, str) and message.strip() else None,
         is_open=stored.state in EVENT_OPEN_STATES,
         commands=list_commands(sessions, event_id=event_id),
+        dry_runs=sum(1 for action in actions if action.state == ACTION_DRY_RUN),
     )
 
 
@@ -264,6 +266,51 @@ def replay(event_id: int) -> Any:
     metrics.count_replays("dashboard", 1)
     log.info("event_replayed", event_id=event_id, via="dashboard")
     flash(f"Event {event_id} is queued again. Its actions update below as the worker runs them.", "ok")
+    return redirect(url_for("dashboard.event", event_id=event_id))
+
+
+@blueprint.get("/events/<int:event_id>/live")
+def live(event_id: int) -> Any:
+    """Confirm sending an event's dry-run actions for real: its age, what would go."""
+    runtime = _runtime()
+    try:
+        plan = plan_live_replay(runtime, event_id) if event_id < 2**63 else None
+    except LiveReplayRefused as refused:
+        if refused.status == 404:
+            abort(404, f"There is no event {event_id}; it may have been purged.")
+        return _page("live.html", title=f"Event {event_id} · send for real", event_id=event_id, plan=None, refused=str(refused))
+    if plan is None:
+        abort(404, f"There is no event {event_id}; it may have been purged.")
+    now = datetime.now(UTC)
+    return _page(
+        "live.html", title=f"Event {event_id} · send for real", event_id=event_id, plan=plan, refused=None,
+        age=plan.age(now), summary=plan.summary(now),
+    )
+
+
+@blueprint.post("/events/<int:event_id>/live")
+def live_replay(event_id: int) -> Any:
+    runtime = _runtime()
+    try:
+        plan = plan_live_replay(runtime, event_id) if event_id < 2**63 else None
+    except LiveReplayRefused as refused:
+        if refused.status == 404:
+            abort(404, f"There is no event {event_id}; it may have been purged.")
+        refusals.reason(str(refused))
+        log.warning("live_replay_refused", event_id=event_id, reason=str(refused), via="dashboard")
+        page = _page(
+            "error.html", title="Nothing was sent", message=f"Nothing was sent: {refused}.",
+            back=(url_for("dashboard.event", event_id=event_id), f"Back to event {event_id}"),
+        )
+        return page, 409
+    if plan is None or not replay_live(runtime, plan, datetime.now(UTC)):
+        abort(404, f"There is no event {event_id}; it may have been purged.")
+    metrics.count_replays("dashboard", 1)
+    log.info("event_replayed", event_id=event_id, via="dashboard", live=True, dry_run_actions=len(plan.dry_run))
+    flash(
+        f"Event {event_id} is queued again: its {len(plan.dry_run)} dry-run action(s) are sent for real as the "
+        "worker runs them.", "ok",
+    )
     return redirect(url_for("dashboard.event", event_id=event_id))
 
 

@@ -159,7 +159,16 @@ class ActionQuery(Schema):
 
 
 class ReplayRequest(Schema):
-    """Nothing to say yet: an empty JSON object."""
+    """An empty JSON object replays; ``live`` also sends what was recorded as dry-run."""
+
+    live = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: the event's dry_run actions are sent for real (same idempotency keys; what was "
+            "done for real is never sent again). 409 when this receiver is still in dry-run for them (no HotGlue "
+            "key, no Slack token, HGW_DRY_RUN) or the event has none."
+        },
+    )
 
 
 class BulkReplayRequest(Schema):
@@ -304,6 +313,10 @@ class ActionPage(Schema):
 class ReplayAnswer(Schema):
     id = fields.String(required=True)
     state = fields.String(required=True)
+    live = fields.Boolean(metadata={"description": "present with a live replay"})
+    dry_run_actions = fields.Integer(metadata={"description": "live: dry_run actions now pending, to be sent"})
+    received_at = fields.DateTime(metadata={"description": "live: when the event was received"})
+    age = fields.String(metadata={"description": "live: how long ago, in words (3 d 4 h)"})
 
 
 class BulkReplayAnswer(Schema):

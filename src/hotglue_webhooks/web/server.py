@@ -85,8 +85,11 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, fd: int | None = None) -> None:
     """Serve the receiver with gunicorn until stopped; each worker builds its own app.
+
+    ``fd``: an inherited socket already bound and listening (``serve`` binds the port
+    itself), given to gunicorn as ``fd://N`` instead of ``HGW_BIND``.
 
     The app factory is looked up in :mod:`hotglue_webhooks.app` when a worker loads, so
     ``bench/ceiling.py`` can swap it and keep every server option.
@@ -96,6 +99,8 @@ def run(settings: Settings) -> None:
         def load_config(self) -> None:
             for key, value in gunicorn_options(settings).items():
                 self.cfg.set(key, value)
+            if fd is not None:
+                self.cfg.set("bind", [f"fd://{fd}"])
 
         def load(self) -> Any:
             from hotglue_webhooks import app
