@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.redaction import Redactor
+from hotglue_webhooks.rules.decide import is_urgent
 from hotglue_webhooks.storage.db import insert_unless_present, write_alone_or_grouped, write_session
 from hotglue_webhooks.storage.models import EVENT_PENDING, SOURCE_RECONCILED, SOURCE_WEBHOOK, Event, Rejection
 
@@ -286,6 +287,7 @@ def _event_row(
         "source": SOURCE_WEBHOOK,
         "found_at": None,
         "found_by_pass": None,
+        "urgent": is_urgent(fields["status"], fields["sync_type"]),
         **fields,
     }
 
