@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench              # the full run (~15 min on 2 cores), writes docs/benchmarks.md
     .venv/bin/python -m bench --smoke      # a few hundred requests, to check the harness works
-    .venv/bin/python -m bench --scale 0.1  # purge/RSS/processing sizes × 0.1
+    .venv/bin/python -m bench --scale 0.1  # purge/RSS/processing/burst sizes × 0.1
+    .venv/bin/python -m bench --only burst --no-postgres   # one step (here: the burst, SQLite only)
 
 Run it from the repository root. See bench/README.md for what each figure means.
 """
@@ -23,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.burst import Latency
 from bench.harness import Bench, Sizes, cleanup
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin (written by python -m bench) -->", "<!-- bench:end -->"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-STEPS = ("ingest", "process", "latency", "purge", "rss")
+STEPS = ("ingest", "process", "latency", "burst", "purge", "rss")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -48,6 +50,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=4, help="HGW_WEB_WORKERS for the ceiling and ours")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--output", type=Path, default=None, help=f"Markdown file to write (default {DOC.relative_to(ROOT)}; none with --smoke)")
+    parser.add_argument("--hotglue-latency", type=Latency.parse, default=Latency.parse("0.3,0.05@3"),
+                        help="burst: the fake HotGlue's answer time, P50[,SHARE@SECONDS] (default 0.3,0.05@3)")
+    parser.add_argument("--slack-latency", type=Latency.parse, default=Latency.parse("0.15,0.02@2"),
+                        help="burst: the fake Slack's answer time (default 0.15,0.02@2)")
+    parser.add_argument("--worker-threads", type=int, default=None,
+                        help="HGW_WORKER_THREADS of the workers started (default: the receiver's default)")
+    parser.add_argument("--burst-jobs", type=int, default=None, help="burst: jobs in the burst (default 1000)")
     parser.add_argument("--json", type=Path, default=None, help="also write every raw figure as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, SQLite files)")
     parser.add_argument("--merge", type=Path, default=None,
@@ -73,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = Sizes.smoke() if args.smoke else Sizes().scaled(args.scale)
     if args.rounds:
         sizes.rounds = args.rounds
+    if args.burst_jobs:
+        sizes.burst_jobs = args.burst_jobs
     wrk = shutil.which("wrk") if args.client in ("auto", "wrk") and not args.smoke else None
     if args.client == "wrk" and not wrk:
         raise SystemExit("wrk is not installed (apt-get install wrk), or use --client python")
@@ -83,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bench = Bench(
         workdir, None if args.no_postgres else args.postgres_url, sizes, web_workers=args.web_workers, wrk=wrk,
-        connections=args.connections, log=log,
+        connections=args.connections, log=log, worker_threads=args.worker_threads,
     )
     kinds = ["sqlite"]
     if not args.no_postgres:
@@ -105,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "latency" in steps:
             for kind in kinds:
                 bench.receipt_to_slack(kind)
+        if "burst" in steps:
+            # Zero latency and real-peer latency, one after the other, on each database.
+            for kind in kinds:
+                bench.burst(kind, Latency(), Latency())
+                bench.burst(kind, args.hotglue_latency, args.slack_latency)
         if "purge" in steps:
             for kind in kinds:
                 bench.retention(kind)

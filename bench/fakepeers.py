@@ -4,13 +4,16 @@ The package's fakes (``hotglue_webhooks.fakes``) answer on werkzeug's threaded s
 with one connection per request, which costs more CPU per request than the worker we
 want to measure. This process keeps their answers (their ``handle`` methods: state,
 auth, Slack's ts, HotGlue's schedules and jobs) and serves them from one asyncio loop
-with HTTP/1.1 keep-alive, so the peers answer at once and cheaply.
+with HTTP/1.1 keep-alive, so the peers answer at once and cheaply; or, with ``--hotglue-latency`` and
+``--slack-latency`` (``P50[,SHARE@SECONDS]``, bench/burst.py's Latency), as slowly as the
+real ones (REFERENCE.md §9), each answer delayed without holding up the others.
 
     python -m bench.fakepeers --hotglue-port P1 --slack-port P2 --seed seed.json
 
 ``GET /_bench/stats`` (either port) answers request counts, this process's CPU seconds,
-and the arrival time (Unix seconds) of each Slack message naming a job whose id
-starts with ``trace-``. ``POST /_bench/record`` starts keeping every request (method,
+the arrival time (Unix seconds: when its request arrived) of each Slack message naming a
+job whose id starts with ``trace-``, and ``chains``: per burst tenant (bench/burst.py's
+TENANT_PATTERN in the target or body), the seconds of delay its requests were given. ``POST /_bench/record`` starts keeping every request (method,
 target, content type, body) from then on; ``GET /_bench/record`` answers them and stops
 (``bench/replay.py`` sends them again for the processing ceiling).
 """
@@ -22,6 +25,7 @@ import asyncio
 import functools
 import json
 import re
+import random
 import resource
 import signal
 import sys
@@ -32,9 +36,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from bench.burst import TENANT_PATTERN, Latency
 from hotglue_webhooks.fakes import FakeHotGlue, FakeServer, FakeSlack, RecordedRequest
 
 TRACED_JOB = re.compile(r"job (trace-[A-Za-z0-9_-]+)")
+TENANT = re.compile(TENANT_PATTERN.encode())
 # Keep the fake HotGlue's memory flat over 100,000 events: it remembers every job started.
 KEEP_JOBS = 1000
 
@@ -65,11 +71,30 @@ class IndexedSlack(FakeSlack):
 
 
 class Peers:
-    def __init__(self, hotglue: FakeHotGlue, slack: FakeSlack) -> None:
+    def __init__(
+        self, hotglue: FakeHotGlue, slack: FakeSlack, latency: dict[str, Latency] | None = None, seed: int = 9
+    ) -> None:
         self.hotglue, self.slack = hotglue, slack
         self.counts: Counter[str] = Counter()
         self.traced: dict[str, float] = {}
         self.recorded: list[dict[str, str]] | None = None
+        self.latency = latency or {}
+        self.rng = random.Random(seed)
+        self.chains: dict[str, float] = {}
+        self.delayed_seconds = 0.0
+
+    def delay(self, fake: FakeServer, target: str, body: bytes) -> float:
+        """How long this request waits for its answer; counted in its tenant's chain."""
+        latency = self.latency.get(fake.peer)
+        if latency is None or latency.zero or target.startswith("/_bench/"):
+            return 0.0
+        seconds = latency.draw(self.rng)
+        self.delayed_seconds += seconds
+        found = TENANT.search(target.encode("latin-1", "replace")) or TENANT.search(body)
+        if found:
+            tenant = found.group().decode()
+            self.chains[tenant] = self.chains.get(tenant, 0.0) + seconds
+        return seconds
 
     def stats(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -77,6 +102,8 @@ class Peers:
             "counts": dict(self.counts),
             "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "traced": self.traced,
+            "chains": dict(self.chains),
+            "delayed_seconds": self.delayed_seconds,
         }
 
     def answer(self, fake: FakeServer, recorded: RecordedRequest) -> tuple[int, bytes, str]:
@@ -155,7 +182,12 @@ async def serve_connection(
                 headers[name.strip().lower()] = value.strip()
             length = int(headers.get("content-length") or 0)
             body = await reader.readexactly(length) if length else b""
+            # The request takes effect (and a traced alert counts as arrived) now; its
+            # answer comes after the peer's latency.
+            delay = peers.delay(fake, target, body)
             status, data, content_type = peers.answer(fake, _recorded(method, target, headers, body))
+            if delay:
+                await asyncio.sleep(delay)
             close = headers.get("connection", "").lower() == "close" or version.strip() == "HTTP/1.0"
             head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(data)}\r\n"
             if content_type:
@@ -189,7 +221,7 @@ async def _main(args: argparse.Namespace) -> None:
     hotglue = FakeHotGlue(api_key=args.api_key)
     slack = IndexedSlack(token=args.slack_token)
     seed(hotglue, args.seed)
-    peers = Peers(hotglue, slack)
+    peers = Peers(hotglue, slack, {"hotglue": args.hotglue_latency, "slack": args.slack_latency})
     servers = [
         await asyncio.start_server(functools.partial(serve_connection, peers, fake), "127.0.0.1", port, backlog=1024)
         for fake, port in ((hotglue, args.hotglue_port), (slack, args.slack_port))
@@ -211,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--api-key")
     parser.add_argument("--slack-token")
     parser.add_argument("--seed", type=Path)
+    parser.add_argument("--hotglue-latency", type=Latency.parse, default=Latency(), help="P50[,SHARE@SECONDS]")
+    parser.add_argument("--slack-latency", type=Latency.parse, default=Latency(), help="P50[,SHARE@SECONDS]")
     parser.add_argument("--max-seconds", type=float, default=3600.0, help="exit by itself after this long")
     args = parser.parse_args(argv)
     try:

@@ -12,17 +12,23 @@ import os
 import statistics
 import shutil
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import databases, payloads
+from sqlalchemy import text
+
+from bench import burst, databases, payloads
+from bench.burst import Latency
 from hotglue_webhooks.settings import Settings
+from hotglue_webhooks.storage.db import make_engine
 from bench.procs import Finished, Measured, Proc, Procs, free_port, run_measured, wait_port
 
 PYTHON = sys.executable
+OPEN_EVENTS = "SELECT count(*) FROM events WHERE state IN ('pending', 'processing', 'retrying')"
 # The worker spaces Slack messages to one channel 1 s apart (Slack's ~1/s/channel limit).
 # Throughput runs measure our code against a peer without that limit, so they turn the
 # pacing off; the receipt → Slack latency run keeps it, with alerts more than 1 s apart.
@@ -50,12 +56,14 @@ class Sizes:
     rss_events: int = 100_000
     rss_worker_seconds: float = 300.0
     tenants_per_family: int = 200
+    burst_jobs: int = 1000
 
     @classmethod
     def smoke(cls) -> Sizes:
         return cls(
             saturate_seconds=1.0, rounds=1, rate=100.0, rate_seconds=1.0, process_events_1=60, process_events_3=60,
             latency_events=4, latency_rate=10.0, latency_min_gap=0.0, purge_events=2000, rss_events=120, rss_worker_seconds=60.0, tenants_per_family=4,
+            burst_jobs=20,
         )
 
     def scaled(self, factor: float) -> Sizes:
@@ -69,6 +77,7 @@ class Sizes:
             rss_events=max(100, int(self.rss_events * factor)),
             rss_worker_seconds=self.rss_worker_seconds,
             tenants_per_family=self.tenants_per_family,
+            burst_jobs=max(20, int(self.burst_jobs * factor)),
         )
 
 
@@ -81,6 +90,8 @@ class Bench:
     wrk: str | None = None
     wrk_threads: int = 2
     connections: int = 16
+    worker_threads: int | None = None
+    """HGW_WORKER_THREADS of every worker started (None: the receiver's default)."""
     log: Any = print
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +134,8 @@ class Bench:
             HGW_LOG_FORMAT="json",
             HGW_LOG_LEVEL="INFO",
         )
+        if self.worker_threads:
+            env["HGW_WORKER_THREADS"] = str(self.worker_threads)
         if self.peers is not None:
             env.update(
                 HGW_HOTGLUE_API_URL=f"http://127.0.0.1:{self.hotglue_port}",
@@ -154,7 +167,9 @@ class Bench:
         env = self.env(database_url, free_port(), **extra)
         return [self.procs.start(f"worker{n}", [PYTHON, "-m", "hotglue_webhooks", "worker"], env) for n in range(count)]
 
-    def start_peers(self) -> None:
+    def start_peers(
+        self, seed: Path | None = None, hotglue_latency: Latency | None = None, slack_latency: Latency | None = None
+    ) -> None:
         if self.peers is not None:
             return
         self.hotglue_port, self.slack_port = free_port(), free_port()
@@ -164,7 +179,8 @@ class Bench:
             [
                 PYTHON, "-m", "bench.fakepeers", "--hotglue-port", str(self.hotglue_port),
                 "--slack-port", str(self.slack_port), "--api-key", payloads.API_KEY,
-                "--slack-token", payloads.SLACK_TOKEN, "--seed", str(self.seed), "--max-seconds", "3600",
+                "--slack-token", payloads.SLACK_TOKEN, "--seed", str(seed or self.seed), "--max-seconds", "3600",
+                "--hotglue-latency", _latency_arg(hotglue_latency), "--slack-latency", _latency_arg(slack_latency),
             ],
             {**env, "PYTHONPATH": str(payloads.ROOT)},
         )
@@ -359,7 +375,7 @@ class Bench:
         argv = [
             PYTHON, "-m", "bench.replay", str(sent), "--hotglue-url", f"http://127.0.0.1:{self.hotglue_port}",
             "--slack-url", f"http://127.0.0.1:{self.slack_port}/api/", "--api-key", payloads.API_KEY,
-            "--slack-token", payloads.SLACK_TOKEN, "--threads", str(WORKER_THREADS),
+            "--slack-token", payloads.SLACK_TOKEN, "--threads", str(self.worker_threads or WORKER_THREADS),
         ]
         running = [
             Measured([*argv, "--slice", f"{n}/{processes}"], self.client_env(), self.workdir, self._name("replay"))
@@ -513,6 +529,168 @@ class Bench:
             f"{result['web_worker_max_bytes'] / 2**20:.0f} MB after {loaded['ok']} deliveries; worker max "
             f"{result['worker_max_bytes'] / 2**20:.0f} MB after {processed} processed"
         )
+
+
+    def burst(self, kind: str, hotglue: Latency, slack: Latency) -> None:
+        """A top-of-the-hour burst (bench/burst.py) through the whole receiver, against
+        peers answering with ``hotglue``/``slack`` latency: on SQLite ``serve`` with its
+        defaults; on PostgreSQL one web process (2 gunicorn workers) and 3 workers. Slack
+        pacing off. Figures: drain time against the ideal (every tenant's chain of peer
+        delays, from the receipt of its first terminal stage; not before the end of
+        ingest), receipt → Slack of the
+        failure alerts, peak queue depth, CPU ms per event (web + worker processes)."""
+        jobs = self.sizes.burst_jobs
+        label = "zero" if hotglue.zero and slack.zero else "latency"
+        self.log(f"burst on {kind}: {jobs} jobs, HotGlue {hotglue}, Slack {slack}")
+        deliveries = burst.lifecycles(jobs, f"{self.nonce}{self._runs}")
+        self._runs += 1
+        seed = self.workdir / f"burst-seed-{kind}-{label}.json"
+        seed.write_text(json.dumps(burst.seed_ops(deliveries)))
+        # Its own peers: their latency and seed are the burst's; the other steps' peers
+        # (zero latency) start again when needed.
+        if self.peers is not None:
+            self.procs.stop(self.peers)
+            self.peers = None
+        self.start_peers(seed=seed, hotglue_latency=hotglue, slack_latency=slack)
+        url_db = self.dbs.fresh(kind, f"burst{label}")
+        port = free_port()
+        procs: list[Proc]
+        # serve's defaults but Slack pacing; no reconciliation pass (its job-list reads
+        # of every tenant are not the burst's work, and would count in the chains).
+        burst_env = {"HGW_WEB_WORKERS": "2", "HGW_RECONCILE_INTERVAL_SECONDS": "0", **UNPACED}
+        if kind == "sqlite":
+            env = self.env(url_db, port, **burst_env)
+            procs = [self.procs.start("serve", [PYTHON, "-m", "hotglue_webhooks", "serve"], env)]
+            wait_port(port, 60, procs[0].popen)
+        else:
+            env = self.env(url_db, port, **burst_env)
+            procs = [self.procs.start("web", [PYTHON, "-m", "hotglue_webhooks", "web"], env)]
+            wait_port(port, 60, procs[0].popen)
+            procs += self.start_workers(url_db, 3, **burst_env)
+        url = f"http://127.0.0.1:{port}/webhooks/hotglue"
+        time.sleep(3)  # gunicorn's workers and the worker processes boot
+        depth = _DepthWatch(url_db)
+        try:
+            cpu_before = sum(p.cpu() for p in procs)
+            started = time.time()
+            depth.start()
+            answers = burst.send_all(url, deliveries, payloads.SECRET)
+            ingested = time.time()
+            deadline = time.monotonic() + max(300.0, jobs * 0.5)
+            while (drained_at := depth.drained_after(ingested)) is None and time.monotonic() < deadline:
+                if not all(p.alive() for p in procs):
+                    raise RuntimeError("a process died:\n" + "\n".join(p.tail() for p in procs))
+                time.sleep(0.05)
+            drained = drained_at or time.time()
+            timed_out = drained_at is None
+            cpu = sum(p.cpu() for p in procs) - cpu_before
+        finally:
+            depth.stop()
+            for proc in procs:
+                self.procs.stop(proc)
+        stats = self.peer_stats()
+        self.procs.stop(self.peers)  # type: ignore[arg-type]
+        self.peers = None
+        received = {
+            job: _unix(at)
+            for job, at in databases.rows(
+                url_db, "SELECT job_id, received_at FROM events WHERE job_id LIKE 'trace-%' AND status LIKE '%FAILED'"
+            )
+        }
+        traced = stats["traced"]
+        latencies = sorted((traced[job] - at) * 1000 for job, at in received.items() if job in traced)
+        # The ideal: unlimited workers. A tenant's peer requests (each waited for in
+        # turn: its events run one at a time) can start no earlier than its first
+        # terminal stage's receipt (progress stages send none), and nothing ends before
+        # the end of ingest. A lower bound on the drain time, then.
+        first_terminal = {
+            tenant: _unix(at)
+            for tenant, at in databases.rows(
+                url_db,
+                "SELECT tenant, min(received_at) FROM events WHERE status = 'JOB_COMPLETED' OR status LIKE '%FAILED'"
+                " GROUP BY tenant",
+            )
+        }
+        chains = stats["chains"]
+        longest_chain = max(chains.values(), default=0.0)
+        ideal_end = max(
+            [ingested, *(first_terminal[t] + seconds for t, seconds in chains.items() if t in first_terminal)]
+        )
+        ideal = ideal_end - started
+        event_states = dict(databases.rows(url_db, "SELECT state, count(*) FROM events GROUP BY state"))
+        action_states = dict(databases.rows(url_db, "SELECT state, count(*) FROM actions GROUP BY state"))
+        stored = sum(event_states.values())
+        result = {
+            "jobs": jobs, "webhooks": len(deliveries), "answers": answers, "hotglue": str(hotglue), "slack": str(slack),
+            "ingest_seconds": ingested - started, "drain_seconds": drained - started, "ideal_seconds": ideal,
+            "longest_chain_seconds": longest_chain, "drain_over_ideal": (drained - started) / ideal if ideal else None,
+            "failures": len(received), "alerted": len(latencies),
+            "alert_p50_ms": _percentile(latencies, 50), "alert_p99_ms": _percentile(latencies, 99),
+            "alert_max_ms": latencies[-1] if latencies else 0.0,
+            "peak_queue_depth": depth.peak, "cpu_ms_per_event": cpu * 1000 / stored if stored else None,
+            "event_states": event_states, "action_states": action_states,
+            "timed_out": timed_out,
+            "topology": "serve" if kind == "sqlite" else "1 web (2 gunicorn workers) + 3 workers",
+        }
+        self.results[f"burst_{kind}_{label}"] = result
+        self.log(
+            f"  drained in {result['drain_seconds']:.1f} s (ingest {result['ingest_seconds']:.1f} s, ideal "
+            f"{ideal:.1f} s: ×{result['drain_over_ideal'] or 0:.2f}); alerts p50 {result['alert_p50_ms']:.0f} ms, "
+            f"p99 {result['alert_p99_ms']:.0f} ms ({len(latencies)}/{len(received)}); peak queue {depth.peak}; "
+            f"events {event_states}"
+        )
+
+
+class _DepthWatch:
+    """Counts the open events every 0.1 s in a thread: ``peak``, and ``latest`` (the
+    count, and the Unix time it was read)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.peak = 0
+        self.latest: tuple[int, float] = (-1, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def drained_after(self, moment: float) -> float | None:
+        """When the queue was read empty after ``moment`` (Unix seconds), or None."""
+        count, at = self.latest
+        return at if count == 0 and at > moment else None
+
+    def _run(self) -> None:
+        engine = make_engine(self.url)
+        try:
+            while not self._stop.is_set():
+                with engine.connect() as connection:
+                    count = connection.execute(text(OPEN_EVENTS)).scalar() or 0
+                self.peak = max(self.peak, count)
+                self.latest = (count, time.time())
+                self._stop.wait(0.1)
+        finally:
+            engine.dispose()
+
+
+def _latency_arg(latency: Latency | None) -> str:
+    if latency is None:
+        return "0"
+    return f"{latency.p50},{latency.tail_share}@{latency.tail_seconds}"
+
+
+def _unix(value: Any) -> float:
+    from datetime import UTC, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return float(value.timestamp())
 
 
 def _cutoff(url: str) -> Any:

@@ -159,6 +159,7 @@ def rows(results: dict[str, Any], rate: float) -> list[Row]:
                 "< 50 ms", _verdict(*(v < 50 if v is not None else None for v in during.values())),
             )
         )
+    out += _burst_rows(results)
     rss = {k: _get(results, f"rss_{k}") for k in ("sqlite", "postgresql")}
     if any(rss.values()):
         events = next(r.get("answered_2xx", r["events"]) for r in rss.values() if r)
@@ -183,6 +184,51 @@ def rows(results: dict[str, Any], rate: float) -> list[Row]:
             )
         )
     return out
+
+
+def _burst_rows(results: dict[str, Any]) -> list[Row]:
+    """The burst (issue 11): each cell is "zero latency / real-peer latency"."""
+    runs = {(k, label): _get(results, f"burst_{k}_{label}") for k in ("sqlite", "postgresql") for label in ("zero", "latency")}
+    some = next((r for r in runs.values() if r), None)
+    if some is None:
+        return []
+
+    def cell(kind: str, show: Any) -> str:
+        zero, slow = runs[(kind, "zero")], runs[(kind, "latency")]
+        if not zero and not slow:
+            return "–"
+        return " / ".join(show(r) if r else "–" for r in (zero, slow))
+
+    def slow(key: str) -> list[Any]:
+        return [r[key] for (_, label), r in runs.items() if r and label == "latency" and r.get(key) is not None]
+
+    title = f"burst of {some['jobs']:,} jobs ({some['webhooks']:,} webhooks), zero / real-peer latency"
+    return [
+        Row(
+            f"{title}: drain time ÷ ideal",
+            cell("sqlite", lambda r: f"×{r['drain_over_ideal']:.2f} ({r['drain_seconds']:.1f} s)"),
+            cell("postgresql", lambda r: f"×{r['drain_over_ideal']:.2f} ({r['drain_seconds']:.1f} s)"),
+            "", "≤ 1.25× with latency", _verdict(*(v <= 1.25 for v in slow("drain_over_ideal"))),
+        ),
+        Row(
+            f"{title}: failure alert receipt → Slack p50 / p99",
+            cell("sqlite", lambda r: f"{r['alert_p50_ms']:,.0f}/{r['alert_p99_ms']:,.0f} ms"),
+            cell("postgresql", lambda r: f"{r['alert_p50_ms']:,.0f}/{r['alert_p99_ms']:,.0f} ms"),
+            "", "p99 < 2 s with latency",
+            _verdict(*(v < 2000 for v in slow("alert_p99_ms")), *(r["alerted"] == r["failures"] for r in runs.values() if r)),
+        ),
+        Row(
+            f"{title}: peak queue depth",
+            cell("sqlite", lambda r: f"{r['peak_queue_depth']:,}"), cell("postgresql", lambda r: f"{r['peak_queue_depth']:,}"),
+            "", "", "",
+        ),
+        Row(
+            f"{title}: CPU per event (web + worker processes)",
+            cell("sqlite", lambda r: _fmt(r["cpu_ms_per_event"], "ms", 1)),
+            cell("postgresql", lambda r: _fmt(r["cpu_ms_per_event"], "ms", 1)),
+            "", "", "",
+        ),
+    ]
 
 
 def processing_note(results: dict[str, Any]) -> str:

@@ -27,11 +27,12 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # Receiver settings for the harness: proportions of the defaults (lease ≈ 12 × HTTP
 # timeout), shortened so that a run takes minutes. Each scenario may override them.
+# HGW_WORKER_THREADS is the receiver's default: the crash scenario checks the
+# concurrency that ships.
 BASE_SETTINGS = {
     "HGW_LOG_FORMAT": "json",
     "HGW_LOG_LEVEL": "INFO",
     "HGW_WEB_WORKERS": "2",
-    "HGW_WORKER_THREADS": "4",
     "HGW_LEASE_SECONDS": "30",
     "HGW_HTTP_TIMEOUT_SECONDS": "2.5",
     "HGW_POLL_SECONDS": "0.2",

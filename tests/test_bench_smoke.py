@@ -51,6 +51,7 @@ def test_the_harness_runs_every_measurement_and_prints_its_table(tmp_path: Path)
     kinds = ["sqlite"] if before is None else ["sqlite", "postgresql"]
     expected = ["ceiling", *(f"ingest_{k}" for k in kinds), "process_sqlite_1", *(f"latency_{k}" for k in kinds),
                 *(f"purge_{k}" for k in kinds)]
+    expected += [f"burst_{k}_{label}" for k in kinds for label in ("zero", "latency")]
     if before is not None:
         expected += ["process_postgresql_1", "process_postgresql_3"]
     assert set(expected) <= set(results)
@@ -68,3 +69,13 @@ def test_the_harness_runs_every_measurement_and_prints_its_table(tmp_path: Path)
     if before is not None:
         made = set(results["postgresql_databases_made_and_dropped"])
         assert made and not made & (_postgres_databases(postgres_url) or set())
+    for kind in kinds:
+        for label in ("zero", "latency"):
+            burst = results[f"burst_{kind}_{label}"]
+            # Every stage of the burst stored and processed, every failure alerted in Slack.
+            assert burst["answers"] == {"202": burst["webhooks"]}
+            assert burst["event_states"] == {"done": burst["webhooks"]}
+            assert burst["failures"] == burst["alerted"] > 0
+            assert not burst["timed_out"]
+    assert results["burst_sqlite_latency"]["longest_chain_seconds"] > 0  # the latency was applied
+    assert "burst of 20 jobs" in run.stdout

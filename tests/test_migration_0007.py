@@ -10,10 +10,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from hotglue_webhooks.storage.db import make_engine
+from alembic.script import ScriptDirectory
+
 from hotglue_webhooks.storage.migrate import alembic_config, upgrade
 from hotglue_webhooks.storage.models import Base
 
-NEW_TABLES = {"incidents", "incident_members", "snoozes"}
+NEW_TABLES = {"incidents", "incident_members", "snoozes", "commands"}  # 0007, 0008
 
 
 def test_0007_creates_the_tables_the_models_describe_and_downgrades(tmp_path: Path) -> None:
@@ -22,7 +24,8 @@ def test_0007_creates_the_tables_the_models_describe_and_downgrades(tmp_path: Pa
         upgrade(engine)
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
-            assert context.get_current_revision() == "0007"
+            # The head (0007 and the migrations after it) matches the models exactly.
+            assert context.get_current_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
             assert compare_metadata(context, Base.metadata) == []  # every table, index and column
         config = alembic_config()
         with engine.connect() as connection:
@@ -30,6 +33,7 @@ def test_0007_creates_the_tables_the_models_describe_and_downgrades(tmp_path: Pa
             command.downgrade(config, "0006")
             connection.commit()
         assert not NEW_TABLES & set(inspect(engine).get_table_names())
+        assert "urgent" not in {column["name"] for column in inspect(engine).get_columns("events")}  # 0009
         upgrade(engine)
         assert NEW_TABLES <= set(inspect(engine).get_table_names())
     finally:

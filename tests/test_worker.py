@@ -282,3 +282,97 @@ def test_library_log_lines_are_json_with_the_event_bound(
     [retry] = [line for line in lines if "retrying" in line["event"] and line.get("logger")]
     assert retry["logger"] == "hotglue_webhooks.clients.hotglue_api"
     assert (retry["event_id"], retry["tenant"], retry["flow_id"]) == (int(event_id), "4821", "Xk2pQ9aLm")
+
+
+def _stage(name: str, tenant: str, minute: int, job: str = "a") -> dict:
+    """A shared payload as tenant ``tenant``'s job ``job``, last updated at 06:``minute``."""
+    event = payload(name)
+    event["tenant"] = tenant
+    event["s3_root"] = f"{tenant}/flows/Xk2pQ9aLm/jobs/2026/11/6/28/06/{job}"
+    event["last_updated"] = f"2026-11-28T06:{minute:02d}:00+00:00"
+    return event
+
+
+def _claim_ids(connection: Connection, now: datetime, count: int) -> list[int]:
+    ids = []
+    for number in range(count):
+        claim = claim_next(connection, f"w{number}", now, 60)
+        if claim is None:
+            break
+        ids.append(claim.id)
+    return ids
+
+
+def test_a_failure_is_claimed_before_earlier_progress_stages_of_other_tenants(
+    receiver: Receiver, connection: Connection
+) -> None:
+    # A burst: thirty progress stages of other tenants arrive first, then one failure.
+    progress = [int(receiver.post(_stage("job_created__scheduled", f"t{n}", 1)).json["id"]) for n in range(30)]
+    failed = int(receiver.post(_stage("sync_failed__shopify_500", "t99", 5)).json["id"])
+    full_sync = int(receiver.post(_stage("job_completed__full_sync", "t98", 6)).json["id"])
+    incremental = int(receiver.post(_stage("job_completed__incremental", "t97", 0)).json["id"])
+    claimed = _claim_ids(connection, datetime.now(UTC), 40)
+    # Urgent first in their own order, then the rest in order; nothing left out or twice.
+    assert claimed[:2] == [failed, full_sync]
+    assert claimed[2:] == progress + [incremental]
+
+
+def test_a_failure_brings_its_own_tenants_earlier_stages_with_it_in_order(
+    receiver: Receiver, connection: Connection
+) -> None:
+    others = [int(receiver.post(_stage("job_created__scheduled", f"t{n}", 1)).json["id"]) for n in range(20)]
+    started = int(receiver.post(_stage("job_created__scheduled", "t99", 2)).json["id"])
+    failed = int(receiver.post(_stage("sync_failed__shopify_500", "t99", 5)).json["id"])
+    now = datetime.now(UTC)
+    # The failure waits only behind its own tenant's earlier stage, which jumps the line.
+    first = claim_next(connection, "w1", now, 60)
+    assert first is not None and first.id == started
+    # While that one is processing, the failure stays behind it: others are claimed.
+    second = claim_next(connection, "w2", now, 60)
+    assert second is not None and second.id in others
+    with connection.begin():
+        connection.execute(
+            Event.__table__.update().where(Event.id == started).values(state="done", lease_owner=None)
+        )
+    third = claim_next(connection, "w3", now, 60)
+    assert third is not None and third.id == failed
+
+
+def test_a_late_earlier_stage_of_a_failing_tenant_is_claimed_before_its_failure(
+    receiver: Receiver, connection: Connection
+) -> None:
+    # Out of order: the failure is delivered first, its job's earlier stage after it.
+    failed = int(receiver.post(_stage("sync_failed__shopify_500", "t99", 5)).json["id"])
+    others = [int(receiver.post(_stage("job_created__scheduled", f"t{n}", 1)).json["id"]) for n in range(5)]
+    started = int(receiver.post(_stage("job_created__scheduled", "t99", 2)).json["id"])
+    now = datetime.now(UTC)
+    assert _claim_ids(connection, now, 1) == [started]
+    # The failure waits for it; the other tenants' stages come next, in order.
+    assert _claim_ids(connection, now, 10) == others
+
+
+def test_an_urgent_event_retrying_later_does_not_jump_the_line(receiver: Receiver, connection: Connection) -> None:
+    failed = int(receiver.post(_stage("sync_failed__shopify_500", "t99", 5)).json["id"])
+    progress = int(receiver.post(_stage("job_created__scheduled", "t1", 1)).json["id"])
+    now = datetime.now(UTC)
+    with connection.begin():
+        connection.execute(
+            Event.__table__.update().where(Event.id == failed)
+            .values(state="retrying", next_attempt_at=now + timedelta(seconds=30))
+        )
+    assert _claim_ids(connection, now, 5) == [progress]
+    assert _claim_ids(connection, now + timedelta(seconds=31), 5) == [failed]
+
+
+def test_urgency_is_stored_at_ingest(receiver: Receiver) -> None:
+    for name in ("sync_failed__exact_token_401", "job_completed__auto_sync", "job_completed__incremental",
+                 "job_created__scheduled", "etl_failed__transform"):
+        receiver.post(name)
+    urgent = {e.status + ":" + (e.sync_type or ""): e.urgent for e in events(receiver)}
+    assert urgent == {
+        "SYNC_FAILED:" + (payload("sync_failed__exact_token_401").get("sync_type") or ""): True,
+        "JOB_COMPLETED:auto_sync": True,
+        "JOB_COMPLETED:incremental_sync": False,
+        "JOB_CREATED:" + (payload("job_created__scheduled").get("sync_type") or ""): False,
+        "ETL_FAILED:" + (payload("etl_failed__transform").get("sync_type") or ""): True,
+    }

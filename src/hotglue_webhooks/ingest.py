@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.redaction import Redactor
+from hotglue_webhooks.rules.decide import is_urgent
 from hotglue_webhooks.storage.db import insert_unless_present, write_alone_or_grouped, write_session
 from hotglue_webhooks.storage.models import EVENT_PENDING, SOURCE_RECONCILED, SOURCE_WEBHOOK, Event, Rejection
 
@@ -271,6 +272,7 @@ def store_own_event(
     if order_group is not None:
         row["order_group"] = order_group
     row["next_attempt_at"] = due or now
+    row["urgent"] = True  # a Slack message people wait for (an incident's update): claimed first
     event_id: int | None = connection.scalar(_insert_event(connection.dialect.name), row)
     return event_id
 
@@ -310,6 +312,7 @@ def _event_row(
         "source": SOURCE_WEBHOOK,
         "found_at": None,
         "found_by_pass": None,
+        "urgent": is_urgent(fields["status"], fields["sync_type"]),
         **fields,
     }
 

@@ -73,8 +73,12 @@ class Settings(BaseSettings):
     """Requests one web worker process serves at once (gunicorn ``gthread`` workers). A client
     that trickles its request holds one thread, never the whole process; idle keep-alive
     connections hold none."""
-    worker_threads: int = Field(default=2, ge=1)
-    """Events of different tenants processed in parallel by one worker process."""
+    worker_threads: int = Field(default=8, ge=1)
+    """Events of different tenants processed in parallel by one worker process. A thread
+    mostly waits for HotGlue and Slack (hundreds of ms each, REFERENCE.md §9), so one
+    process keeps several in flight; 2 let a burst's alerts wait seconds behind slow
+    answers (bench/burst.py, docs/benchmarks.md). Each thread holds one pooled database
+    connection while it works on an event (no transaction across a peer request)."""
     max_body_bytes: int = Field(default=MIB, ge=1024)
     max_attempts: int = Field(default=8, ge=1)
     """Attempts per action before it is parked as ``dead``."""

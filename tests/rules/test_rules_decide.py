@@ -27,6 +27,7 @@ from hotglue_webhooks.rules import (
     needed_facts,
 )
 from hotglue_webhooks.rules.messages import SECTION_LIMIT, TEXT_LIMIT, blocks_text
+from hotglue_webhooks.rules.decide import is_urgent
 
 config = example_config()
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -749,3 +750,24 @@ def test_v2_schedule_put_carries_job_type_and_connector() -> None:
         "job_type": "read",
         "connector_id": "shopify",
     }
+
+
+@pytest.mark.parametrize(
+    ("status", "sync_type", "urgent"),
+    [
+        ("SYNC_FAILED", "incremental_sync", True),
+        ("EXPORT_FAILED", None, True),
+        ("discover_failed", None, True),  # any case
+        ("SOMETHING_NEW_FAILED", None, True),  # a *_FAILED status HotGlue adds later
+        ("JOB_COMPLETED", "auto_sync", True),
+        ("JOB_COMPLETED", "FULL_SYNC", True),
+        ("JOB_COMPLETED", "incremental_sync", False),
+        ("JOB_COMPLETED", None, False),
+        ("SYNC_STARTED", "full_sync", False),
+        ("JOB_CREATED", None, False),
+        ("FAILED", None, False),  # not a *_FAILED stage name
+        (None, None, False),
+    ],
+)
+def test_urgent_stages_are_failures_and_full_sync_ends(status: str | None, sync_type: str | None, urgent: bool) -> None:
+    assert is_urgent(status, sync_type) is urgent

@@ -43,6 +43,7 @@ from hotglue_webhooks.rules.model import (
     DAILY_DIGEST,
     INCIDENT_UPDATE,
     SNOOZE_ENDED,
+    FAILED_SUFFIX,
     HOTGLUE_LINK_TARGET,
     HOTGLUE_PUT_SCHEDULE,
     HOTGLUE_START_JOB,
@@ -103,6 +104,22 @@ STATUS_RULES: dict[str, tuple[str, ...]] = {
     "ETL_FAILED": _FAILED_RULES,
     "EXPORT_FAILED": _FAILED_RULES,
 }
+
+
+def is_urgent(status: str | None, sync_type: str | None) -> bool:
+    """True for a stage that may alert or change a schedule: any ``*_FAILED`` status (a
+    failure alert, an Exact 401 turning schedules off), and ``JOB_COMPLETED`` of a full
+    sync (``auto_sync``/``full_sync``: schedules re-enabled, target linked, next job).
+
+    The worker claims urgent stages before others, so an alert does not wait behind the
+    progress stages of other tenants in a burst (issue 11; storage/queue.py). A full sync
+    recognised only by a job-name marker is not urgent: that needs the rules file, which
+    ingest does not read. Pure: ``status`` and ``sync_type`` as HotGlue sent them.
+    """
+    status = (status or "").upper()
+    if status.endswith(FAILED_SUFFIX):
+        return True
+    return status == JOB_COMPLETED and (sync_type or "").lower() in FULL_SYNC_TYPES
 
 
 def needed_facts(event: JobEvent, config: RulesConfig) -> FactNeeds:

@@ -158,6 +158,7 @@ def _queue_item(command: Command, now: datetime) -> Event:
         status=COMMAND_STATUS, job_name=f"{command.command} by {command.user_name or command.user_id}"[:1024],
         order_group=command.tenant or f"~{dedupe[:32]}", order_at=now, state=EVENT_PENDING,
         next_attempt_at=now, attempts=0, source=SOURCE_COMMAND,
+        urgent=True,  # a person clicked and waits for the answer: claimed first
     )
 
 

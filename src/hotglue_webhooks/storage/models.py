@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -36,6 +38,7 @@ EVENT_OPEN_STATES = (EVENT_PENDING, EVENT_PROCESSING, EVENT_RETRYING)
 # match bound parameters against it).
 DUE_SQL = f"state IN ('{EVENT_PENDING}', '{EVENT_RETRYING}')"
 OPEN_SQL = "state IN (" + ", ".join(f"'{state}'" for state in EVENT_OPEN_STATES) + ")"
+URGENT_DUE_SQL = f"{DUE_SQL} AND urgent"
 
 # Event sources.
 SOURCE_WEBHOOK = "webhook"
@@ -139,6 +142,9 @@ class Event(Base):
     """When a reconciliation pass found the stage (None for webhooks)."""
     found_by_pass: Mapped[int | None] = mapped_column(Id)
     """The ``reconcile_passes.id`` that found it (no foreign key: passes may be purged)."""
+    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    """Claimed before other due events (rules.decide.is_urgent: a ``*_FAILED`` stage or a
+    full sync's ``JOB_COMPLETED``), still after earlier open events of its tenant."""
 
     __table_args__ = (
         Index("ix_events_queue", "state", "next_attempt_at"),
@@ -158,6 +164,12 @@ class Event(Base):
         Index(
             "ix_events_open_order", "order_group", "order_at", "id",
             sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL),
+        ),
+        # Urgent due events in claim order (storage/queue.py claims them first): a few
+        # entries even in a burst of thousands of progress stages.
+        Index(
+            "ix_events_urgent_due", "next_attempt_at", "order_at", "id",
+            sqlite_where=text(URGENT_DUE_SQL), postgresql_where=text(URGENT_DUE_SQL),
         ),
     )
 

@@ -2,7 +2,9 @@
 
 Events of one tenant (``order_group``) are handed out one at a time, in ``order_at``
 (HotGlue's ``last_updated``, else receipt) order: an event is claimable only when no
-earlier event of its group is still open. Different tenants run in parallel.
+earlier event of its group is still open. Different tenants run in parallel. Urgent
+events (those that may alert or change a schedule) and the earlier events of their
+tenant are claimed before the rest.
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers with
 ``BEGIN IMMEDIATE``.
 """
@@ -106,13 +108,59 @@ _SQLITE_DUE = text(
           AND (earlier.order_at < e.order_at OR (earlier.order_at = e.order_at AND earlier.id < e.id)))
     ORDER BY e.next_attempt_at, e.order_at, e.id LIMIT 1"""
 ).bindparams(_NOW)
+# Urgent first (issue 11): the earliest due urgent event (a ``*_FAILED`` stage or a full
+# sync's end, rules.decide.is_urgent), walked in ``ix_events_urgent_due`` order, brings
+# its tenant's head: the tenant's earliest open event, when it is due. So an alert waits
+# only behind its own tenant's earlier stages (per-tenant order holds), never behind the
+# progress stages of other tenants; and those earlier stages of its tenant jump the line
+# with it. The head is one probe of ``ix_events_open_order``.
+_urgent = aliased(Event, name="u")
+_open = aliased(Event, name="o")
+_HEAD = (
+    select(_open.id)
+    .where(
+        _open.order_group == _urgent.order_group,
+        _open.state.in_([literal_column(f"'{state}'") for state in EVENT_OPEN_STATES]),
+    )
+    .order_by(_open.order_at, _open.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_URGENT = (
+    select(Event.id)
+    .select_from(_urgent)
+    .join(Event, Event.id == _HEAD)
+    .where(
+        _urgent.state.in_([literal_column(f"'{state}'") for state in (EVENT_PENDING, EVENT_RETRYING)]),
+        _urgent.urgent,
+        _urgent.next_attempt_at <= _NOW,
+        Event.state.in_([EVENT_PENDING, EVENT_RETRYING]),
+        Event.next_attempt_at <= _NOW,
+    )
+    .order_by(_urgent.next_attempt_at, _urgent.order_at, _urgent.id)
+    .limit(1)
+)
+_SQLITE_URGENT = text(
+    f"""SELECT h.id FROM events AS u INDEXED BY ix_events_urgent_due
+    JOIN events AS h ON h.id = (
+        SELECT o.id FROM events AS o
+        WHERE o.order_group = u.order_group AND o.{OPEN_SQL}
+        ORDER BY o.order_at, o.id LIMIT 1)
+    WHERE u.{DUE_SQL} AND u.urgent AND u.next_attempt_at <= :now
+      AND h.state IN ('{EVENT_PENDING}', '{EVENT_RETRYING}') AND h.next_attempt_at <= :now
+    ORDER BY u.next_attempt_at, u.order_at, u.id LIMIT 1"""
+).bindparams(_NOW)
 # The statements are built once: building them (an aliased table, the expressions) per
 # claim was a tenth of a worker's time.
 _CANDIDATES: dict[str, tuple[Select[int] | TextClause, ...]] = {
     # A single query with both in an OR cannot use an index for its order: it read and
     # sorted the whole backlog on every claim.
-    "postgresql": (_EXPIRED.with_for_update(skip_locked=True), _DUE.with_for_update(skip_locked=True)),
-    "sqlite": (_EXPIRED, _SQLITE_DUE),
+    "postgresql": (
+        _EXPIRED.with_for_update(skip_locked=True),
+        _URGENT.with_for_update(skip_locked=True, of=Event),
+        _DUE.with_for_update(skip_locked=True),
+    ),
+    "sqlite": (_EXPIRED, _SQLITE_URGENT, _SQLITE_DUE),
 }
 _TAKE = (
     update(Event)
@@ -133,7 +181,8 @@ def claim_next(
     """Lease the next due event to ``owner`` for ``lease_seconds``; None when none is due.
 
     One write transaction on ``connection``: find the event (with ``expired``, first one
-    whose worker died, then the earliest due one whose tenant has nothing earlier open),
+    whose worker died; then the head of the tenant of the earliest due urgent event; then
+    the earliest due one whose tenant has nothing earlier open),
     take it, and read it back with the take. A worker looks for expired leases only
     now and then (they are rare; the query is a tenth of a claim's cost).
     """
