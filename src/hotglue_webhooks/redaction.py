@@ -93,7 +93,10 @@ _WORDS_VALUE = re.compile(r"[A-Za-z0-9._~+/-]{8,4096}+=*+(?![\w\[])")
 _TEXT_VALUE = re.compile(
     re.escape(REDACTED)
     + r"""(?![^\s,&;}\]'"])|"""
-    + r"""(?:bearer|basic|token|digest)\s+[^\s,;'"]++|"(?:[^"\\\n]|\\.)*+"|'(?:[^'\\\n]|\\.)*+'|[^\s,&;}\]'"]++""",
+    + r"""(?:bearer|basic|token|digest)\s+[^\s,;'"]++"""
+    # A quoted value goes on to the end of its word (''a, "x"y): what follows the quote
+    # is part of the value, and redacting it again must find "[redacted]" ending it.
+    + r"""|"(?:[^"\\\n]|\\.)*+"[^\s,&;}\]'"]*+|'(?:[^'\\\n]|\\.)*+'[^\s,&;}\]'"]*+|[^\s,&;}\]'"]++""",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,20}+://[^\s/:@]{1,256}+:)([^\s/@]{1,256}+)(?=@)", re.IGNORECASE)
