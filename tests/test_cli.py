@@ -96,6 +96,13 @@ def test_send_signs_posts_and_prints_the_answers(live_url: str) -> None:
     assert (code, out) == (0, 'sync_failed__shopify_500.json: 200 {"duplicate":true,"id":"1"}\n')
 
 
+def test_send_to_a_url_httpx_cannot_parse_is_one_line() -> None:
+    result = CliRunner().invoke(main, ["send", "--url", "http://[::1", str(FIXTURES / "sync_failed__shopify_500.json")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: http://[::1: ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
 def test_send_with_the_wrong_secret_exits_non_zero(live_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HGW_WEBHOOK_SECRET", "forged")
     code, out = run("send", "--url", live_url, str(FIXTURES / "sync_failed__shopify_500.json"))

@@ -80,6 +80,17 @@ def test_a_plain_replay_after_the_keys_are_set_sends_nothing(peers: Peers) -> No
     assert states(keyed) == [("slack.post_message", "dry_run")] and peers.slack.messages == []
 
 
+@pytest.mark.parametrize("live", ["false", "yes", "true", 2, None])
+def test_live_must_be_a_json_boolean(peers: Peers, live: object) -> None:
+    dry_run_alert(peers)
+    keyed = peers.receiver(hotglue_key=True, slack_token=True)
+    answer = keyed.client.post("/api/events/1/replay", json={"live": live})
+    # A string or number is not taken as yes or no: nothing is queued, nothing sent.
+    assert answer.status_code in (400, 422)
+    keyed.worker().drain()
+    assert states(keyed) == [("slack.post_message", "dry_run")] and peers.slack.messages == []
+
+
 def test_api_live_replay_sends_the_dry_run_alert_once(peers: Peers) -> None:
     dry_run_alert(peers)
     keyed = peers.receiver(hotglue_key=True, slack_token=True)

@@ -216,7 +216,7 @@ def send(files: tuple[Path, ...], url: str | None) -> None:
                 headers[HEADER] = sign(body, secret)
             try:
                 answer = client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
                 raise click.ClickException(f"{url}: {error}") from None
             click.echo(f"{path.name}: {answer.status_code} {answer.text.strip()}")
             failed = failed or answer.status_code >= 400

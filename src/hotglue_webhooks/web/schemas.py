@@ -163,6 +163,9 @@ class ReplayRequest(Schema):
 
     live = fields.Boolean(
         load_default=False,
+        # JSON true or false only: "yes" or "false" sending for real (or not) by accident is worse than a 400.
+        truthy={True},
+        falsy={False},
         metadata={
             "description": "true: the event's dry_run actions are sent for real (same idempotency keys; what was "
             "done for real is never sent again). 409 when this receiver is still in dry-run for them (no HotGlue "
