@@ -257,22 +257,25 @@ def store_found_stage(
 
 def store_own_event(
     connection: Connection, payload: dict[str, Any], now: datetime, *, due: datetime | None = None,
-    order_group: str | None = None,
+    order_group: str | None = None, source: str = SOURCE_WEBHOOK,
 ) -> int | None:
-    """Store one of the receiver's own events (an incident update, a snooze's end, a digest)
-    within the caller's write transaction on ``connection``; return its id, or None when
-    one with the same dedupe key (``s3_root`` + ``status``) is already stored.
+    """Store one of the receiver's own events (an incident update, a snooze's end, a digest,
+    a person's command) within the caller's write transaction on ``connection``; return
+    its id, or None when one with the same dedupe key (``s3_root`` + ``status``) is
+    already stored.
 
     ``payload`` holds no secret (it is ours), but passes the same redaction; ``due`` is
     when the worker may take it (default ``now``); ``order_group`` serialises it with
-    others of its group (default: a group of its own).
+    others of its group (default: a group of its own); ``source`` is the ``events.source``
+    (``command`` for a command's queue item). Every one is urgent: people wait for it.
     """
     body = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
     row = _event_row(body, payload, {}, _OWN_REDACTOR, now)
     if order_group is not None:
         row["order_group"] = order_group
     row["next_attempt_at"] = due or now
-    row["urgent"] = True  # a Slack message people wait for (an incident's update): claimed first
+    row["source"] = source
+    row["urgent"] = True  # claimed first (storage/queue.py)
     event_id: int | None = connection.scalar(_insert_event(connection.dialect.name), row)
     return event_id
 

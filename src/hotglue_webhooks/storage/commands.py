@@ -10,8 +10,6 @@ event page as the audit).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotglue_webhooks.ingest import store_own_event
 from hotglue_webhooks.rules import HOTGLUE_PUT_SCHEDULE, SLACK_ACTION_FAILED, SLACK_POST, JobEvent
 from hotglue_webhooks.rules.commands import RULE as COMMAND_RULE
 from hotglue_webhooks.rules.commands import (
@@ -43,7 +42,6 @@ from hotglue_webhooks.storage.models import (
     ACTION_SUCCEEDED,
     COMMAND_STATUS,
     EVENT_DONE,
-    EVENT_PENDING,
     SOURCE_COMMAND,
     ActionRecord,
     Command,
@@ -130,36 +128,31 @@ def store_command(sessions: sessionmaker[Session], click: Click, now: datetime) 
                 )
                 session.add(command)
                 session.flush()
-                event = _queue_item(command, now)
-                session.add(event)
-                session.flush()
-                command.event_id = event.id
-                return StoredCommand(command.id, event.id, first)
+                command.event_id = _queue_item(session.connection(), command, now)
+                return StoredCommand(command.id, command.event_id, first)
         except IntegrityError:
             continue  # the same button clicked twice at the same moment: the next round sees the first
     raise RuntimeError("could not store the command")
 
 
-def _queue_item(command: Command, now: datetime) -> Event:
+def _queue_item(connection: Connection, command: Command, now: datetime) -> int:
+    """Store the queue item (``events.source = command``) that carries ``command`` out, in
+    the tenant's order; return its id."""
     payload = {
         "status": COMMAND_STATUS,
+        "s3_root": f"~command/{command.id}",  # unique per command: its dedupe key
         "command_id": command.id,
         "command": command.command,
         "tenant": command.tenant,
         "env_id": command.env_id,
+        "job_name": f"{command.command} by {command.user_name or command.user_id}",
         "requested_by": command.user_name or command.user_id,
         "origin": command.origin,
     }
-    body = json.dumps(payload, sort_keys=True).encode()
-    dedupe = hashlib.sha256(b"command|" + command.idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
-    return Event(
-        dedupe_key=dedupe, body_sha256=hashlib.sha256(body).hexdigest(), received_at=now, size_bytes=len(body),
-        headers={}, payload=payload, env_id=command.env_id, flow_id=None, tenant=command.tenant,
-        status=COMMAND_STATUS, job_name=f"{command.command} by {command.user_name or command.user_id}"[:1024],
-        order_group=command.tenant or f"~{dedupe[:32]}", order_at=now, state=EVENT_PENDING,
-        next_attempt_at=now, attempts=0, source=SOURCE_COMMAND,
-        urgent=True,  # a person clicked and waits for the answer: claimed first
-    )
+    event_id = store_own_event(connection, payload, now, source=SOURCE_COMMAND)  # the tenant orders it
+    if event_id is None:  # a command id is never reused: its item cannot be there already
+        raise RuntimeError(f"the queue item of command {command.id} is already stored")
+    return event_id
 
 
 def find_message(sessions: sessionmaker[Session], event_key: str, channel_id: str, ts: str) -> MessageOrigin | None:
