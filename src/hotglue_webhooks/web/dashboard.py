@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from hotglue_webhooks import metrics
 from hotglue_webhooks.ingest import parse_time
-from hotglue_webhooks.replay import LiveReplayRefused, plan_live_replay, replay_live
+from hotglue_webhooks.replay import LivePlan, LiveReplayRefused, plan_live_replay, replay_live
 from hotglue_webhooks.retention import last_purge, oldest_event
 from hotglue_webhooks.rules import is_stale
 from hotglue_webhooks.rules.model import LIFECYCLE_STATUSES
@@ -269,18 +269,24 @@ def replay(event_id: int) -> Any:
     return redirect(url_for("dashboard.event", event_id=event_id))
 
 
+def _live_plan(runtime: Any, event_id: int) -> LivePlan | LiveReplayRefused:
+    """The live replay of ``event_id``, or why it is refused; aborts 404 when there is no
+    such event (also for an id beyond 64 bits)."""
+    try:
+        if event_id < 2**63:
+            return plan_live_replay(runtime, event_id)
+    except LiveReplayRefused as refused:
+        if refused.status != 404:
+            return refused
+    abort(404, f"There is no event {event_id}; it may have been purged.")
+
+
 @blueprint.get("/events/<int:event_id>/live")
 def live(event_id: int) -> Any:
     """Confirm sending an event's dry-run actions for real: its age, what would go."""
-    runtime = _runtime()
-    try:
-        plan = plan_live_replay(runtime, event_id) if event_id < 2**63 else None
-    except LiveReplayRefused as refused:
-        if refused.status == 404:
-            abort(404, f"There is no event {event_id}; it may have been purged.")
-        return _page("live.html", title=f"Event {event_id} · send for real", event_id=event_id, plan=None, refused=str(refused))
-    if plan is None:
-        abort(404, f"There is no event {event_id}; it may have been purged.")
+    plan = _live_plan(_runtime(), event_id)
+    if isinstance(plan, LiveReplayRefused):
+        return _page("live.html", title=f"Event {event_id} · send for real", event_id=event_id, plan=None, refused=str(plan))
     now = datetime.now(UTC)
     return _page(
         "live.html", title=f"Event {event_id} · send for real", event_id=event_id, plan=plan, refused=None,
@@ -291,11 +297,9 @@ def live(event_id: int) -> Any:
 @blueprint.post("/events/<int:event_id>/live")
 def live_replay(event_id: int) -> Any:
     runtime = _runtime()
-    try:
-        plan = plan_live_replay(runtime, event_id) if event_id < 2**63 else None
-    except LiveReplayRefused as refused:
-        if refused.status == 404:
-            abort(404, f"There is no event {event_id}; it may have been purged.")
+    plan = _live_plan(runtime, event_id)
+    if isinstance(plan, LiveReplayRefused):
+        refused = plan
         refusals.reason(str(refused))
         log.warning("live_replay_refused", event_id=event_id, reason=str(refused), via="dashboard")
         page = _page(
@@ -303,7 +307,7 @@ def live_replay(event_id: int) -> Any:
             back=(url_for("dashboard.event", event_id=event_id), f"Back to event {event_id}"),
         )
         return page, 409
-    if plan is None or not replay_live(runtime, plan, datetime.now(UTC)):
+    if not replay_live(runtime, plan, datetime.now(UTC)):
         abort(404, f"There is no event {event_id}; it may have been purged.")
     metrics.count_replays("dashboard", 1)
     log.info("event_replayed", event_id=event_id, via="dashboard", live=True, dry_run_actions=len(plan.dry_run))
