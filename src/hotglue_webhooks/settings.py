@@ -103,8 +103,11 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     """A webhook body not fully received within this many seconds is refused with 408."""
-    slack_min_interval_seconds: float = Field(default=1.0, ge=0)
-    """Messages to one Slack channel are sent at least this far apart (Slack: ~1/s/channel)."""
+    slack_min_interval_seconds: float = Field(default=1.1, ge=0)
+    """Send slots of one Slack channel are this far apart (Slack allows about one message
+    per second per channel: https://api.slack.com/apis/rate-limits). The 0.1 s above 1 s
+    is for a send that starts late against its slot (a busy machine, 8 worker threads):
+    the next message, on time, still arrives at least 1 s after it."""
     slack_pacing_horizon_seconds: float = Field(default=1.5, ge=0)
     """A worker waits in place for a channel slot at most this long, else comes back later."""
     proxy_fix: int = Field(default=0, ge=0, le=10)
