@@ -441,10 +441,7 @@ def outage(options: Options) -> Result:
     second.tenants = {k: v for k, v in second.tenants.items() if k not in first.tenants}
     second.deliveries = [d for d in second.deliveries if d.tenant in second.tenants]
     timeout = sizes.http_timeout
-    # The 429 phase is the outage's first seconds: the group wait (30 s) would hold every
-    # failure alert past it, and the Retry-After check would have nothing to look at.
-    # Incidents are off here (their folding leaves too few posts in that window).
-    topology.settings["HGW_RULES_FILE"] = str(rules_without_group_wait(options.workdir))
+    topology.settings["HGW_RULES_FILE"] = str(rules_without_incidents(options.workdir))
     with Cluster(f"s2-outage-{options.database}", options.workdir, topology, postgres_url=options.postgres_url) as cluster:
         first.seed(cluster.hotglue)
         second.seed(cluster.hotglue)
@@ -529,19 +526,21 @@ def outage(options: Options) -> Result:
         return Result(2, "outage", options.database, passed(figures, combined, allow_5xx=False), figures, time.monotonic() - started)
 
 
-def rules_without_group_wait(workdir: Path) -> Path:
-    """The default rules file with ``[incidents] group_wait_seconds = 0``, written to ``workdir``."""
+def rules_without_incidents(workdir: Path) -> Path:
+    """The default rules file with ``[incidents] enabled = false``, written to ``workdir``.
+
+    Scenario 2 checks Slack's 429 phase, the outage's first seconds: incidents would hold
+    the alerts for the group wait and fold most of them, leaving too few posts in that
+    window. Scenario 6 is the one that proves incidents.
+    """
     from hotglue_webhooks.settings import DEFAULT_RULES_FILE
 
     text = Path(DEFAULT_RULES_FILE).read_text()
-    changed, count = re.subn(r"(?m)^group_wait_seconds = \d+", "group_wait_seconds = 0", text)
-    # Folding the outage's alerts into an incident leaves too few Slack posts to meet the
-    # 429 window; scenario 6 is the one that proves incidents.
-    changed, enabled = re.subn(r"(?m)^\[incidents\]\nenabled = true", "[incidents]\nenabled = false", changed)
-    if count != 1 or enabled != 1:
-        raise RuntimeError(f"{DEFAULT_RULES_FILE}: no single group_wait_seconds line to change")
+    changed, count = re.subn(r"(?m)^\[incidents\]\nenabled = true$", "[incidents]\nenabled = false", text)
+    if count != 1:
+        raise RuntimeError(f"{DEFAULT_RULES_FILE}: no '[incidents] enabled = true' to change")
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "rules-no-group-wait.toml"
+    path = workdir / "rules-without-incidents.toml"
     path.write_text(changed)
     return path
 
