@@ -19,9 +19,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ContextManager
 
 import structlog
 from sqlalchemy import Connection, Update, bindparam, case, insert, select, update
@@ -359,10 +360,8 @@ class Worker:
             return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
 
         def alerts(tenant: str, flow_id: str) -> tuple[OpenAlert, ...]:
-            if connection is not None:
-                return open_alerts(connection, tenant, flow_id, before=order)
-            with connect(self.sessions) as own:
-                return open_alerts(own, tenant, flow_id, before=order)
+            with self._reading(connection) as reading:
+                return open_alerts(reading, tenant, flow_id, before=order)
 
         def newest() -> TerminalStage | None:
             if order is not None:
@@ -372,10 +371,8 @@ class Worker:
                 if parsed is None:
                     return None
                 order_at, event_id = parsed, 0
-            if connection is not None:
-                return newest_terminal_stage(connection, job, event_id, order_at)
-            with connect(self.sessions) as own:
-                return newest_terminal_stage(own, job, event_id, order_at)
+            with self._reading(connection) as reading:
+                return newest_terminal_stage(reading, job, event_id, order_at)
 
         facts = gather_facts(
             needed_facts(job, self.rules), job, environment.reader, open_alerts=alerts, newest_terminal=newest
@@ -390,14 +387,16 @@ class Worker:
         if not isinstance(command_id, int):
             return Decision(actions=(), notes=("command: the queue item names no command",))
         try:
-            if connection is not None:
-                request, facts = load_command(connection, command_id, job.event_key)
-            else:
-                with connect(self.sessions) as own:
-                    request, facts = load_command(own, command_id, job.event_key)
+            with self._reading(connection) as reading:
+                request, facts = load_command(reading, command_id, job.event_key)
         except LookupError as error:
             return Decision(actions=(), notes=(f"command: {error}",))
         return plan_command(request, facts, self.rules, self.clock(), channel)
+
+    def _reading(self, connection: Connection | None) -> ContextManager[Connection]:
+        """``connection`` (the event's own, held by the caller) when given, else one of
+        the pool's for the duration of the ``with`` (``explain`` of a file has none)."""
+        return nullcontext(connection) if connection is not None else connect(self.sessions)
 
     def _take_flush(self, job: JobEvent, connection: Connection | None) -> Any:
         """Read the incident of an ``INCIDENT_UPDATE`` event and clear its pending update, in
