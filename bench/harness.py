@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from bench import burst, databases, payloads
 from bench.burst import Latency
+from chaos.scenarios import rules_without_incidents
 from hotglue_webhooks.settings import Settings
 from hotglue_webhooks.storage.db import make_engine
 from bench.procs import Finished, Measured, Proc, Procs, free_port, run_measured, wait_port
@@ -556,8 +557,13 @@ class Bench:
         port = free_port()
         procs: list[Proc]
         # serve's defaults but Slack pacing; no reconciliation pass (its job-list reads
-        # of every tenant are not the burst's work, and would count in the chains).
-        burst_env = {"HGW_WEB_WORKERS": "2", "HGW_RECONCILE_INTERVAL_SECONDS": "0", **UNPACED}
+        # of every tenant are not the burst's work, and would count in the chains); no
+        # incidents: their 30 s group wait would be the drain time and the alerts' delay,
+        # and their folded alerts name no job (chaos scenario 6 measures incidents).
+        burst_env = {
+            "HGW_WEB_WORKERS": "2", "HGW_RECONCILE_INTERVAL_SECONDS": "0",
+            "HGW_RULES_FILE": str(rules_without_incidents(self.workdir)), **UNPACED,
+        }
         if kind == "sqlite":
             env = self.env(url_db, port, **burst_env)
             procs = [self.procs.start("serve", [PYTHON, "-m", "hotglue_webhooks", "serve"], env)]
