@@ -74,11 +74,14 @@ class Settings(BaseSettings):
     that trickles its request holds one thread, never the whole process; idle keep-alive
     connections hold none."""
     worker_threads: int = Field(default=8, ge=1)
-    """Events of different tenants processed in parallel by one worker process. A thread
-    mostly waits for HotGlue and Slack (hundreds of ms each, REFERENCE.md §9), so one
-    process keeps several in flight; 2 let a burst's alerts wait seconds behind slow
-    answers (bench/burst.py, docs/benchmarks.md). Each thread holds one pooled database
-    connection while it works on an event (no transaction across a peer request)."""
+    """Events one worker process works on at once: reading and writing the database,
+    deciding. Each holds one pooled database connection meanwhile (the pool is this + 2).
+    An event waiting for HotGlue or Slack gives its turn and its connection back."""
+    worker_in_flight: int = Field(default=32, ge=1)
+    """Events one worker process holds at once, counting those waiting for a HotGlue or
+    Slack answer (hundreds of ms each, tails of seconds: REFERENCE.md §9): at most this
+    many peer requests in flight per process. With too few, a burst's alerts wait seconds
+    behind slow answers to other tenants (bench/burst.py, docs/benchmarks.md)."""
     max_body_bytes: int = Field(default=MIB, ge=1024)
     max_attempts: int = Field(default=8, ge=1)
     """Attempts per action before it is parked as ``dead``."""

@@ -19,7 +19,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ContextManager
@@ -88,6 +89,8 @@ _OWN_NOTICES = frozenset({INCIDENT_UPDATE, SNOOZE_ENDED, DAILY_DIGEST})
 log = structlog.get_logger("hotglue_webhooks.worker")
 
 SLACK_KINDS = (SLACK_POST, SLACK_UPDATE, SLACK_ACTION_FAILED)
+_OWN_ACTIONS = frozenset({RECEIVER_REPLAY})
+"""Action kinds the worker carries out on its own database, with no peer request."""
 
 
 def pacing_key(params: Any) -> str:
@@ -148,12 +151,19 @@ class Worker:
         self._expired_checked_at: datetime | None = None
         self._purge_checked_at: datetime | None = None
         self._ticked_at: datetime | None = None
+        # Turns (issue 11): at most ``worker_threads`` events at a time work on the
+        # database and in the rules; an event waiting for a peer gives its turn and its
+        # connection back, so up to ``worker_in_flight`` events wait on slow peers at once.
+        self._turns = Turns(settings.worker_threads)
+        self._quiet_until = 0.0  # time.monotonic() before which no loop looks for work
 
     # -- loop ---------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, threads: int | None = None) -> None:
-        """Run ``threads`` claim loops (default ``HGW_WORKER_THREADS``) until ``stop`` is set."""
-        count = threads or self.settings.worker_threads
+        """Run ``threads`` claim loops until ``stop`` is set (default: ``HGW_WORKER_IN_FLIGHT``,
+        at least ``HGW_WORKER_THREADS``). A loop holds one event at a time; at most
+        ``HGW_WORKER_THREADS`` of them hold a turn (a database connection, the rules) at once."""
+        count = threads or max(self.settings.worker_threads, self.settings.worker_in_flight)
         loops = [
             threading.Thread(target=self._loop, args=(stop, f"{self.name}/{n}"), name=f"worker-{n}", daemon=True)
             for n in range(count)
@@ -168,15 +178,27 @@ class Worker:
             thread.join()
 
     def _loop(self, stop: threading.Event, owner: str) -> None:
+        poll = self.settings.poll_seconds
         while not stop.is_set():
             try:
-                self.maybe_purge()
-                self.maybe_tick()
-                if not self.run_once(owner):
-                    stop.wait(self.settings.poll_seconds)
+                # An empty queue is looked at about once per poll by the whole process,
+                # not once per loop: with dozens of loops that was a write transaction
+                # each (SQLite: the write lock) every poll while idle.
+                quiet = self._quiet_until - time.monotonic()
+                if quiet > 0:
+                    stop.wait(quiet + random.uniform(0, poll / 2))
+                    continue
+                with self._turns:
+                    self.maybe_purge()
+                    self.maybe_tick()
+                if self.run_once(owner):
+                    self._quiet_until = 0.0  # its tenant's next event may be due now
+                else:
+                    self._quiet_until = time.monotonic() + poll
+                    stop.wait(poll)
             except Exception:  # keep the loop alive; the lease brings the event back
                 log.exception("worker_loop_error", worker=owner)
-                stop.wait(self.settings.poll_seconds)
+                stop.wait(poll)
 
     def maybe_purge(self) -> None:
         """Purge old events if no worker has done so within ``purge_interval_seconds``.
@@ -255,18 +277,24 @@ class Worker:
     def run_once(self, owner: str | None = None) -> bool:
         """Claim and process one due event; return False when none was due.
 
-        One database connection serves the event from claim to release: a checkout per
+        Runs in one of the process's turns. One database connection serves the event
+        from claim to release, except while it waits for a peer (HotGlue, Slack): then
+        the turn and the connection are given back (:meth:`_waiting`). A checkout per
         step cost as much as some of the steps (docs/benchmarks.md).
         """
-        now = self.clock()
-        expired = _due(self._expired_checked_at, now, EXPIRED_CHECK_SECONDS)
-        if expired:
-            self._expired_checked_at = now
-        with connect(self.sessions) as connection:
-            claim = claim_next(connection, owner or self.name, now, self.settings.lease_seconds, expired=expired)
-            if claim is None:
-                return False
-            self.process(claim, connection)
+        with self._turns:
+            now = self.clock()
+            expired = _due(self._expired_checked_at, now, EXPIRED_CHECK_SECONDS)
+            if expired:
+                self._expired_checked_at = now
+            connection = connect(self.sessions)
+            try:
+                claim = claim_next(connection, owner or self.name, now, self.settings.lease_seconds, expired=expired)
+                if claim is None:
+                    return False
+                connection = self.process(claim, connection)
+            finally:
+                connection.close()
         return True
 
     def drain(self, max_events: int = 10_000) -> int:
@@ -279,9 +307,11 @@ class Worker:
 
     # -- one event ----------------------------------------------------------------------
 
-    def process(self, claim: Claim, connection: Connection) -> None:
+    def process(self, claim: Claim, connection: Connection) -> Connection:
         """Decide (once) and act for a leased event, then release it; every transaction
-        runs on ``connection``."""
+        runs on ``connection``, or, after a wait for a peer gave it back to the pool, on
+        the one checked out after. Returns the connection it holds at the end (the
+        caller closes it)."""
         run = _Run(claim, log.bind(event_id=claim.id), connection)
         try:
             # Inside the try: a stored payload it cannot read (e.g. not an object) is a
@@ -295,6 +325,20 @@ class Worker:
             self._crashed(run, error)
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "tenant", "flow_id")
+        return run.connection
+
+    @contextmanager
+    def _waiting(self, run: _Run) -> Iterator[None]:
+        """While a peer request (or a Slack slot's wait) runs: give the event's connection
+        back to the pool and its turn to another event; take a turn and a connection
+        again after. No transaction is open here (each one ends before a request)."""
+        run.connection.close()
+        self._turns.give()
+        try:
+            yield
+        finally:
+            self._turns.take(back=True)
+            run.connection = connect(self.sessions)
 
     def _crashed(self, run: _Run, error: Exception) -> None:
         """Retry an event whose processing raised; park it ``dead`` after ``max_attempts``.
@@ -326,7 +370,13 @@ class Worker:
                 step = self._next(connection, run)
         else:
             try:
-                facts, decision = self.plan(job, run.claim.order, run.connection)
+                if job.source != SOURCE_COMMAND and needed_facts(job, self.rules).from_hotglue:
+                    # HotGlue reads: outside the turn; our own reads among them take a
+                    # turn and a pooled connection each (_reading).
+                    with self._waiting(run):
+                        facts, decision = self.plan(job, run.claim.order, None)
+                else:
+                    facts, decision = self.plan(job, run.claim.order, run.connection)
             except PeerError as error:
                 self._retry_event(run, error)
                 return
@@ -395,8 +445,19 @@ class Worker:
 
     def _reading(self, connection: Connection | None) -> ContextManager[Connection]:
         """``connection`` (the event's own, held by the caller) when given, else one of
-        the pool's for the duration of the ``with`` (``explain`` of a file has none)."""
-        return nullcontext(connection) if connection is not None else connect(self.sessions)
+        the pool's, in a turn of its own, for the duration of the ``with`` (``explain`` of
+        a file has none; an event reading HotGlue gave its own back)."""
+        return nullcontext(connection) if connection is not None else self._pooled()
+
+    @contextmanager
+    def _pooled(self) -> Iterator[Connection]:
+        # An event under way (it holds a lease): it goes before loops that would claim.
+        self._turns.take(back=True)
+        try:
+            with connect(self.sessions) as connection:
+                yield connection
+        finally:
+            self._turns.give()
 
     def _take_flush(self, job: JobEvent, connection: Connection | None) -> Any:
         """Read the incident of an ``INCIDENT_UPDATE`` event and clear its pending update, in
@@ -681,7 +742,14 @@ class Worker:
 
     def _execute(self, run: _Run, step: _Step) -> Outcome | _Failure:
         """Send one action marked running (after waiting for its Slack slot); no database
-        work here, so no transaction is held across the request."""
+        work here, so no transaction is held across the request, and neither the turn nor
+        the connection (the receiver's own actions keep them: they are database work)."""
+        if step.kind in _OWN_ACTIONS:
+            return self._send(run, step)
+        with self._waiting(run):
+            return self._send(run, step)
+
+    def _send(self, run: _Run, step: _Step) -> Outcome | _Failure:
         if step.send_at is not None:
             wait = (step.send_at - self.clock()).total_seconds()
             if wait > 0:
@@ -791,6 +859,64 @@ class Worker:
         )
         step.state = state
         metrics.count_action(step.kind, state)
+
+
+class Turns:
+    """At most ``size`` holders at once (``with turns:`` takes one and gives it back).
+
+    An event coming back from a peer request (``take(back=True)``) goes before loops
+    that want to claim a new event: it holds a lease, its tenant's later events wait for
+    it, and its alert may be the next step. One wakes per turn given (no stampede of the
+    waiting loops).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._back = 0  # events waiting to come back
+        self._new = 0  # loops waiting to claim
+        self._lock = threading.Lock()
+        self._back_ready = threading.Condition(self._lock)
+        self._new_ready = threading.Condition(self._lock)
+
+    def take(self, back: bool = False) -> None:
+        with self._lock:
+            if back:
+                self._back += 1
+                try:
+                    while self._free == 0:
+                        self._back_ready.wait()
+                finally:
+                    self._back -= 1
+            else:
+                self._new += 1
+                try:
+                    while self._free == 0 or self._back:
+                        self._new_ready.wait()
+                finally:
+                    self._new -= 1
+            self._free -= 1
+            if self._free:  # more were given meanwhile than woke: pass the word on
+                (self._back_ready if self._back else self._new_ready).notify()
+
+    def waiting(self) -> tuple[int, int]:
+        """(events back from a peer, loops that would claim) waiting for a turn now."""
+        with self._lock:
+            return self._back, self._new
+
+    def give(self) -> None:
+        with self._lock:
+            self._free += 1
+            if self._back:
+                self._back_ready.notify()
+            else:
+                self._new_ready.notify()
+
+    def __enter__(self) -> Turns:
+        self.take()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.give()
 
 
 @dataclass

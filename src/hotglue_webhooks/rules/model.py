@@ -326,6 +326,14 @@ class FactNeeds:
             or self.source_state
         )
 
+    @property
+    def from_hotglue(self) -> bool:
+        """Whether any of it is read from HotGlue's API (the rest are our own records)."""
+        return bool(
+            self.tenant_config or self.linked_flows or self.schedules_of_linked_flows or self.schedules
+            or self.linked_targets or self.source_state
+        )
+
 
 @dataclass(frozen=True)
 class Facts:
