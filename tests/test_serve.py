@@ -8,6 +8,7 @@ SQLite file and a free port; every process started is killed at the end.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,7 +75,7 @@ def port_free(port: int) -> bool:
 class Serve:
     """One ``serve`` process; its stderr collected line by line."""
 
-    def __init__(self, tmp_path: Path, port: int) -> None:
+    def __init__(self, tmp_path: Path, port: int, workers: int | None = 1) -> None:
         self.port = port
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HGW_")},
@@ -84,6 +85,8 @@ class Serve:
             "HGW_WEB_THREADS": "4",
             "HGW_LOG_FORMAT": "console",
         }
+        if workers is not None:  # None: serve's default
+            env["HGW_SERVE_WORKERS"] = str(workers)
         self.database = tmp_path / "serve.db"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hotglue_webhooks", "serve"], env=env, stderr=subprocess.PIPE, text=True,
@@ -103,10 +106,12 @@ class Serve:
 
     def child(self, name: str) -> int | None:
         """The pid of serve's child running ``hotglue_webhooks <name>``."""
-        for pid in children(self.process.pid):
-            if f"hotglue_webhooks {name}" in command_of(pid):
-                return pid
-        return None
+        found = self.children_running(name)
+        return found[0] if found else None
+
+    def children_running(self, name: str) -> list[int]:
+        """The pids of serve's children running ``hotglue_webhooks <name>``."""
+        return sorted(pid for pid in children(self.process.pid) if f"hotglue_webhooks {name}" in command_of(pid))
 
     def tree(self) -> set[int]:
         """serve's descendants now (and remembered, to be cleaned up)."""
@@ -253,3 +258,22 @@ def test_a_port_in_use_is_one_line_and_exit_1_before_anything_else(tmp_path: Pat
         f"Error: cannot listen on 127.0.0.1:{port}: address already in use (HGW_BIND; is another serve running?)\n"
     )
     assert not (tmp_path / "serve.db").exists()  # refused before migrating or starting anything
+
+
+def test_serve_runs_two_workers_by_default_and_names_the_one_restarted(tmp_path: Path) -> None:
+    """HGW_SERVE_WORKERS (default 2): two worker processes beside the web server; a
+    crashed one is named by its number and started again, the other keeps running."""
+    serve = Serve(tmp_path, free_port(), workers=None)
+    try:
+        wait_until(lambda: len(serve.children_running("worker")) == 2 and serve.child("web"), "web and two workers")
+        first, other = serve.children_running("worker")
+        os.kill(first, signal.SIGKILL)
+        wait_until(
+            lambda: len(serve.children_running("worker")) == 2 and first not in serve.children_running("worker"),
+            "the killed worker started again",
+        )
+        [line] = serve.said(f"(pid {first}) was killed by SIGKILL")
+        assert re.match(rf"hotglue-webhooks serve: worker [12] \(pid {first}\) was killed by SIGKILL after ", line)
+        assert other in serve.children_running("worker")
+    finally:
+        serve.close()

@@ -109,7 +109,8 @@ def main() -> None:
 
 @main.command()
 def serve() -> None:
-    """Run the web server and one worker together (the embedded default).
+    """Run the web server and ``HGW_SERVE_WORKERS`` worker processes together (the
+    embedded default).
 
     The port is bound first (in use: one line, exit 1); children die with serve, and a
     child that exits is started again after a back-off (see supervisor.py).
@@ -130,7 +131,7 @@ def serve() -> None:
     def say(line: str) -> None:
         click.echo(f"hotglue-webhooks serve: {line}", err=True)
 
-    code = Supervisor(serve_children(listener), log=say).run()
+    code = Supervisor(serve_children(listener, settings.serve_workers), log=say).run()
     listener.close()
     sys.exit(code)
 

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     """Requests one web worker process serves at once (gunicorn ``gthread`` workers). A client
     that trickles its request holds one thread, never the whole process; idle keep-alive
     connections hold none."""
+    serve_workers: int = Field(default=2, ge=1)
+    """Worker processes ``serve`` runs beside its web server. One process uses one core
+    at most (Python's GIL); on SQLite a burst's backlog drained at half the speed with
+    one (docs/benchmarks.md). Writers of all of them queue for SQLite's one write lock."""
     worker_threads: int = Field(default=8, ge=1)
     """Events one worker process works on at once: reading and writing the database,
     deciding. Each holds one pooled database connection meanwhile (the pool is this + 2).

@@ -262,12 +262,13 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def serve_children(listener: socket.socket) -> list[Child]:
-    """The web server (given ``listener``'s fd) and one worker, as ``hotglue-webhooks``
-    commands of this interpreter."""
+def serve_children(listener: socket.socket, workers: int = 1) -> list[Child]:
+    """The web server (given ``listener``'s fd) and ``workers`` worker processes, as
+    ``hotglue-webhooks`` commands of this interpreter (named "worker", or "worker 1" …)."""
     fd = listener.fileno()
     command = [sys.executable, "-m", "hotglue_webhooks"]
+    names = ["worker"] if workers == 1 else [f"worker {n}" for n in range(1, workers + 1)]
     return [
         Child("web server", [*command, "web", "--fd", str(fd)], pass_fds=(fd,)),
-        Child("worker", [*command, "worker"]),
+        *(Child(name, [*command, "worker"]) for name in names),
     ]
