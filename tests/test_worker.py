@@ -364,6 +364,38 @@ def test_an_urgent_event_retrying_later_does_not_jump_the_line(receiver: Receive
     assert _claim_ids(connection, now + timedelta(seconds=31), 5) == [failed]
 
 
+def test_the_receivers_own_events_and_commands_are_claimed_before_a_backlog(
+    receiver: Receiver, connection: Connection
+) -> None:
+    """An incident update, a digest or a person's command (ingest.store_own_event) waits
+    behind no other tenant's progress stages: people wait for them."""
+    from hotglue_webhooks.ingest import store_own_event
+    from hotglue_webhooks.storage.db import transaction
+
+    backlog = [int(receiver.post(_stage("job_created__scheduled", f"t{n}", 1)).json["id"]) for n in range(10)]
+    now = datetime.now(UTC)
+    with transaction(connection) as tx:
+        digest = store_own_event(
+            tx, {"status": "DAILY_DIGEST", "s3_root": "~digest/2026-11-27/#ops", "last_updated": now.isoformat()}, now
+        )
+        command = store_own_event(
+            tx, {"status": "COMMAND", "s3_root": "~command/1", "command_id": 1, "tenant": "t3"}, now,
+            source="command",
+        )
+    assert digest is not None and command is not None
+    urgent = {e.id: e.urgent for e in events(receiver)}
+    assert urgent[digest] and urgent[command]
+    assert not any(urgent[event_id] for event_id in backlog)
+    # The digest has a group of its own; the command is its tenant's, and t3's progress
+    # stage was earlier: it comes along first (per-tenant order holds) ...
+    t3 = backlog[3]
+    assert _claim_ids(connection, now, 2) == [digest, t3]
+    with connection.begin():
+        connection.execute(Event.__table__.update().where(Event.id == t3).values(state="done", lease_owner=None))
+    # ... and once it is done, the command goes before the rest of the backlog.
+    assert _claim_ids(connection, now, 20) == [command, *(event_id for event_id in backlog if event_id != t3)]
+
+
 def test_urgency_is_stored_at_ingest(receiver: Receiver) -> None:
     for name in ("sync_failed__exact_token_401", "job_completed__auto_sync", "job_completed__incremental",
                  "job_created__scheduled", "etl_failed__transform"):
