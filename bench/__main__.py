@@ -56,12 +56,27 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="burst: the fake Slack's answer time (default 0.15,0.02@2)")
     parser.add_argument("--worker-threads", type=int, default=None,
                         help="HGW_WORKER_THREADS of the workers started (default: the receiver's default)")
+    parser.add_argument("--receiver-env", action="append", default=[], metavar="HGW_NAME=VALUE",
+                        help="a setting for every receiver process started, e.g. HGW_SERVE_WORKERS=1 (repeatable)")
     parser.add_argument("--burst-jobs", type=int, default=None, help="burst: jobs in the burst (default 1000)")
     parser.add_argument("--json", type=Path, default=None, help="also write every raw figure as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, SQLite files)")
     parser.add_argument("--merge", type=Path, default=None,
                         help="a --json file of an earlier run: its figures fill the steps not run now")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.receiver_env = _receiver_env(parser, args.receiver_env)
+    return args
+
+
+def _receiver_env(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, str]:
+    """``HGW_NAME=VALUE`` pairs → a dict; a parser error for anything else."""
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.startswith("HGW_"):
+            parser.error(f"--receiver-env {pair!r}: expected HGW_NAME=VALUE")
+        settings[name] = value
+    return settings
 
 
 def _stop(signum: int, _frame: object) -> None:
@@ -95,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = Bench(
         workdir, None if args.no_postgres else args.postgres_url, sizes, web_workers=args.web_workers, wrk=wrk,
         connections=args.connections, log=log, worker_threads=args.worker_threads,
+        receiver_env=args.receiver_env,
     )
     kinds = ["sqlite"]
     if not args.no_postgres:

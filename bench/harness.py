@@ -93,6 +93,8 @@ class Bench:
     connections: int = 16
     worker_threads: int | None = None
     """HGW_WORKER_THREADS of every worker started (None: the receiver's default)."""
+    receiver_env: dict[str, str] = field(default_factory=dict)
+    """More ``HGW_*`` settings for every receiver process (``--receiver-env``), applied last."""
     log: Any = print
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -137,6 +139,7 @@ class Bench:
         )
         if self.worker_threads:
             env["HGW_WORKER_THREADS"] = str(self.worker_threads)
+        env.update(self.receiver_env)
         if self.peers is not None:
             env.update(
                 HGW_HOTGLUE_API_URL=f"http://127.0.0.1:{self.hotglue_port}",
@@ -635,7 +638,7 @@ class Bench:
             "alert_max_ms": latencies[-1] if latencies else 0.0,
             "peak_queue_depth": depth.peak, "cpu_ms_per_event": cpu * 1000 / stored if stored else None,
             "event_states": event_states, "action_states": action_states,
-            "timed_out": timed_out,
+            "timed_out": timed_out, "peer_requests": stats.get("counts", {}),
             "topology": "serve" if kind == "sqlite" else "1 web (2 gunicorn workers) + 3 workers",
         }
         self.results[f"burst_{kind}_{label}"] = result
