@@ -322,7 +322,11 @@ class Worker:
             run.log = log.bind(status=job.status)
             self._process(run, job)
         except Exception as error:  # a bug of ours met by this event: never retry it forever
-            self._crashed(run, error)
+            try:
+                self._crashed(run, error)
+            except BaseException:  # e.g. the database is gone: no connection is left out
+                run.connection.close()
+                raise
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "tenant", "flow_id")
         return run.connection
