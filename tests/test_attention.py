@@ -108,3 +108,48 @@ def test_oldest_first(world: World) -> None:
     world.deliver("job_completed__auto_sync")  # 5077 first
     world.deliver("sync_failed__exact_token_401")  # then 3310
     assert [row["tenant"] for row in rows(world)] == ["5077", "3310"]
+
+
+def test_members_of_an_open_incident_wait_until_they_recover_or_it_resolves(world: World) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from hotglue_webhooks.storage.models import Incident
+    from test_incidents import completed as completed_job
+    from test_incidents import shopify_500
+
+    for tenant in ("1001", "1002", "1003"):
+        assert world.receiver.post(shopify_500(tenant)).status_code == 202
+    world.worker.drain()  # the third tenant opens the incident (no group wait here)
+    world.now += timedelta(minutes=1)
+    assert world.receiver.post(shopify_500("1004")).status_code == 202  # joins later
+    world.worker.drain()
+    with world.receiver.runtime.sessions() as session:
+        incident = session.scalars(select(Incident)).one()
+    assert reasons(world) == {tenant: ["incident"] for tenant in ("1001", "1002", "1003", "1004")}
+    listed = {row["tenant"]: row["reasons"][0] for row in rows(world)}
+    joined = listed["1004"]
+    assert joined["incident_id"] == str(incident.id) and joined["group"] == incident.signature
+    assert joined["flow_id"] == "Xk2pQ9aLm"
+    assert joined["detail"].startswith(f"in incident {incident.id} (SYNC_FAILED on shopify")
+    assert "Snooze incident" in joined["what_to_do"]
+    # Seen before it opened: in it since the opening; a later joiner since it joined.
+    assert listed["1001"]["since"] == incident.opened_at.isoformat()
+    assert joined["since"] == world.now.isoformat()
+    assert [row["tenant"] for row in rows(world)][-1] == "1004"  # oldest first
+    page = world.receiver.client.get("/attention").get_data(as_text=True)
+    assert 'id="attention-count">4<' in page
+    assert f"/incidents?scope=signature&amp;target={incident.signature}#snooze" in page
+
+    # One tenant recovers: it clears, the others still wait; all recovered: the incident
+    # resolves and nobody waits.
+    assert world.receiver.post(completed_job("1001")).status_code == 202
+    world.worker.drain()
+    assert sorted(reasons(world)) == ["1002", "1003", "1004"]
+    for tenant in ("1002", "1003", "1004"):
+        assert world.receiver.post(completed_job(tenant)).status_code == 202
+    world.worker.drain()
+    with world.receiver.runtime.sessions() as session:
+        assert session.scalars(select(Incident.state)).one() == "resolved"
+    assert rows(world) == []

@@ -42,7 +42,7 @@ from hotglue_webhooks.rules import (
     TerminalStage, decide, is_stale, needed_facts,
 )
 from hotglue_webhooks.rules.incidents import FOLD, HOLD, OPEN, incident_expired, judge, recovers
-from hotglue_webhooks.rules.commands import RECEIVER_REPLAY, SLACK_RESPOND, plan_command
+from hotglue_webhooks.rules.commands import RECEIVER_REPLAY, RECEIVER_SNOOZE, SLACK_RESPOND, plan_command
 from hotglue_webhooks.rules.messages import action_failed
 from hotglue_webhooks.rules.config import SNOOZE_SUMMARY
 from hotglue_webhooks.rules.model import (
@@ -76,7 +76,7 @@ from hotglue_webhooks.storage.queue import LEASE_HELD, Claim, claim_next, releas
 from hotglue_webhooks.storage import incidents as incident_state
 from hotglue_webhooks.storage.slack_state import open_alerts, push_back, record_alert, reserve_slot
 from hotglue_webhooks.storage.digest import store_due_digests
-from hotglue_webhooks.storage.snoozes import count_held, end_due, snooze_in_force
+from hotglue_webhooks.storage.snoozes import count_held, end_due, snooze_in_force, snooze_once
 from hotglue_webhooks.storage.stages import newest_terminal_stage
 
 if TYPE_CHECKING:
@@ -411,7 +411,7 @@ class Worker:
             return Facts(), Decision(actions=(), notes=(f"flagged, no action runs: {environment.flagged}",))
         if job.status == INCIDENT_UPDATE:
             facts = Facts(incident=self._take_flush(job, connection), public_url=self.settings.public_url)
-            return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel)
+            return facts, decide(job, facts, self.rules, self.clock(), environment.slack_channel, buttons=self.buttons)
 
         def alerts(tenant: str, flow_id: str) -> tuple[OpenAlert, ...]:
             with self._reading(connection) as reading:
@@ -442,7 +442,9 @@ class Worker:
             return Decision(actions=(), notes=("command: the queue item names no command",))
         try:
             with self._reading(connection) as reading:
-                request, facts = load_command(reading, command_id, job.event_key)
+                request, facts = load_command(
+                    reading, command_id, job.event_key, now=self.clock(), incidents=self.rules.incidents
+                )
         except LookupError as error:
             return Decision(actions=(), notes=(f"command: {error}",))
         return plan_command(request, facts, self.rules, self.clock(), channel)
@@ -766,6 +768,8 @@ class Worker:
         try:
             if step.kind == RECEIVER_REPLAY:
                 return self._replay(step)
+            if step.kind == RECEIVER_SNOOZE:
+                return self._snooze(step)
             outcome = self.effects.execute(step.kind, step.params, step.idempotency_key)
         except PeerError as error:
             return _Failure(_with_lookup(str(error), lookup), error.transient, error.retry_after)
@@ -802,6 +806,25 @@ class Worker:
         if not reopen_event(self.sessions, event_id, self.clock()):
             raise ActionImpossible(f"event {event_id} is no longer stored")
         return Outcome(False, {"method": "REPLAY", "event_id": event_id}, {"reopened": True})
+
+    def _snooze(self, step: _Step) -> Outcome:
+        """The receiver's own action of a snooze button: store the snooze its params name,
+        once (``snooze_once``: run again after a crash, it finds the one it made)."""
+        params = step.params
+        until = parse_time(params.get("until"))
+        if until is None:
+            raise ActionImpossible(f"the snooze's until {params.get('until')!r} is not a time")
+        try:
+            with write_session(self.sessions) as session:
+                made, new = snooze_once(
+                    session, scope=str(params.get("scope")), target=str(params.get("target") or ""), until=until,
+                    by=str(params.get("by") or ""), reason=params.get("reason"), now=self.clock(),
+                    max_days=self.rules.snooze.max_days,
+                )
+        except ValueError as error:
+            raise ActionImpossible(str(error)) from None
+        request = {"method": "SNOOZE", "scope": made.scope, "target": made.target, "until": made.until.isoformat()}
+        return Outcome(False, request, {"snooze_id": made.id, "new": new, "by": made.by})
 
     def _record(self, connection: Connection, run: _Run, step: _Step, result: Outcome | _Failure) -> None:
         """Record what sending ``step`` did, within ``connection``'s write transaction."""

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hotglue_webhooks.rules.attention import (
-    DEAD_ACTIONS, EXACT_RECONNECT, INVALID_CONFIG, REPEATED_FAILURES, Failure, TenantSignals, attention_rows,
-    reasons_of,
+    DEAD_ACTIONS, EXACT_RECONNECT, INCIDENT, INVALID_CONFIG, REPEATED_FAILURES, Failure, InIncident, TenantSignals,
+    attention_rows, reasons_of,
 )
 from hotglue_webhooks.rules.config import AttentionRules
 
@@ -82,3 +82,38 @@ def test_rows_are_oldest_first() -> None:
         NOW,
     )
     assert [(row.tenant, row.age_seconds(NOW)) for row in rows] == [("old", 9 * 3600), ("new", 3600)]
+
+
+def in_incident(incident_id: int, since_hours: float, *flows: str) -> InIncident:
+    return InIncident(incident_id, "3f9a0c1d2e4b5a69", ago(since_hours), tuple(flows), 40 + incident_id,
+                      "SYNC_FAILED", "shopify → optiply")
+
+
+@pytest.mark.parametrize(
+    ("signals", "reasons"),
+    [
+        # A member of an open incident (storage lists only open ones, flows not recovered).
+        (TenantSignals("t", incidents=(in_incident(4, 1, "F"),)), [INCIDENT]),
+        # In two incidents: one reason each, oldest first, beside the others.
+        (
+            TenantSignals("t", incidents=(in_incident(5, 1, "G"), in_incident(4, 3, "F")), dead=(ago(2), 1, 3)),
+            [INCIDENT, DEAD_ACTIONS, INCIDENT],
+        ),
+        # Closed, or every flow recovered: storage lists nothing, so nothing waits.
+        (TenantSignals("t", incidents=()), []),
+    ],
+)
+def test_incident_reasons(signals: TenantSignals, reasons: list[str]) -> None:
+    assert [r.reason for r in reasons_of(signals, CONFIG, NOW)] == reasons
+
+
+def test_an_incident_reason_names_the_incident_and_that_it_can_be_snoozed() -> None:
+    (reason,) = reasons_of(TenantSignals("t", incidents=(in_incident(4, 2, "F", "G"),)), CONFIG, NOW)
+    assert (reason.since, reason.flow_id, reason.event_id, reason.incident_id, reason.group) == (
+        ago(2), "F", 44, 4, "3f9a0c1d2e4b5a69",
+    )
+    assert reason.detail == (
+        "in incident 4 (SYNC_FAILED on shopify → optiply, signature 3f9a0c1d2e4b5a69) with other tenants; "
+        "flows F, G not recovered"
+    )
+    assert "incident 4" in reason.what_to_do and "Snooze incident" in reason.what_to_do

@@ -257,3 +257,34 @@ def test_the_attention_list_offers_the_command_and_clears_by_itself(chromium: st
             server.server_close()
             thread.join()
             receiver.close()
+
+
+def test_an_incident_s_tenants_wait_with_a_link_to_snooze_it(
+    chromium: str, served: tuple[str, Receiver], tmp_path: Path
+) -> None:
+    """Three tenants fail the same way: one incident. /attention lists each with reason
+    ``incident``; its Snooze incident… link opens the snooze form filled in."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from test_incidents import shopify_500
+
+    base, receiver = served
+    for tenant in ("1001", "1002", "1003"):
+        assert receiver.post(shopify_500(tenant)).status_code == 202
+    receiver.worker().drain()
+    (incident,) = receiver.client.get("/api/incidents").get_json()["incidents"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.goto(base + "/attention")
+            rows = page.locator("table.attention tbody tr")
+            expect(rows).to_have_count(3)
+            expect(rows.locator(".reason")).to_have_text(["incident"] * 3)
+            expect(rows.first).to_contain_text("in incident 1 (SYNC_FAILED on shopify")
+            page.screenshot(path=str(tmp_path / "attention-incident.png"), full_page=True)
+            rows.first.get_by_role("link", name="Snooze incident…").click()
+            expect(page.locator("select[name=scope]")).to_have_value("signature")
+            expect(page.locator("input[name=target]")).to_have_value(incident["group"])
+        finally:
+            browser.close()

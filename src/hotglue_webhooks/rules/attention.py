@@ -4,7 +4,8 @@
 judges them. A reason lasts only while its condition does, so a row clears by itself:
 schedules turned on again (``exact_reconnect``), a valid tenant config seen after the
 invalid one (``invalid_config``), no dead action left (``dead_actions``, after a replay
-or once done), a completed job of the flow after its failures (``repeated_failures``).
+or once done), a completed job of the flow after its failures (``repeated_failures``), the
+incident closed or every flow of the tenant in it recovered (``incident``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,21 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class InIncident:
+    """The tenant is a member of an open incident, with flows not recovered yet: ``since``
+    when it joined (or the incident opened, for a member seen before), ``flows`` those
+    flows, ``event_id`` the first failure of one of them (ours), ``group`` the signature."""
+
+    incident_id: int
+    group: str
+    since: datetime
+    flows: tuple[str | None, ...]
+    event_id: int | None
+    stage: str | None = None
+    connector: str | None = None
+
+
+@dataclass(frozen=True)
 class TenantSignals:
     """What our records say about one tenant (times aware UTC, event ids ours).
 
@@ -48,6 +64,7 @@ class TenantSignals:
     tenant config seen, ``valid_config_after`` whether a valid one was seen after it.
     ``dead``: (oldest, count, newest event_id) of its dead actions. ``failures``: the
     failures in the window; ``completed``: per flow the newest ``JOB_COMPLETED``.
+    ``incidents``: the open incidents it is in.
     """
 
     tenant: str
@@ -57,6 +74,7 @@ class TenantSignals:
     dead: tuple[datetime, int, int] | None = None
     failures: Sequence[Failure] = ()
     completed: dict[str | None, datetime] = field(default_factory=dict)
+    incidents: Sequence[InIncident] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,9 @@ class Reason:
     what_to_do: str
     flow_id: str | None = None
     event_id: int | None = None
+    incident_id: int | None = None
+    group: str | None = None
+    """The incident's signature (``incident`` only): what Snooze incident snoozes."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,18 @@ def reasons_of(signals: TenantSignals, config: AttentionRules, now: datetime) ->
                 "Look at the last error; once the cause is fixed, Retry job.",
                 flow_id=flow_id, event_id=failures[-1].event_id,
             ))
+    for incident in sorted(signals.incidents, key=lambda i: (i.since, i.incident_id)):
+        named = ", ".join(sorted(str(flow) for flow in incident.flows))
+        found.append(Reason(
+            INCIDENT, incident.since,
+            f"in incident {incident.incident_id} ({incident.stage or '?'} on {incident.connector or '?'}, signature "
+            f"{incident.group}) with other tenants; flow{'s' if len(incident.flows) != 1 else ''} {named} not recovered",
+            f"One cause for many tenants: follow incident {incident.incident_id} (its Slack message, or Incidents "
+            "here) and fix it at the source; Snooze incident holds its alerts meanwhile. Clears when the tenant's "
+            "flows finish a job again or the incident closes.",
+            flow_id=incident.flows[0] if incident.flows else None, event_id=incident.event_id,
+            incident_id=incident.incident_id, group=incident.group,
+        ))
     return sorted(found, key=lambda r: r.since)
 
 

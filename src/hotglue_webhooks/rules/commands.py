@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hotglue_webhooks.rules import messages
@@ -26,6 +26,7 @@ from hotglue_webhooks.rules.model import (
     SLACK_UPDATE,
     Action,
     Decision,
+    IncidentSnapshot,
     JobEvent,
 )
 
@@ -49,6 +50,12 @@ the worker reads from the command just before sending (it is never stored with t
 RECEIVER_REPLAY = "receiver.replay_event"
 """params: ``{"event_id": int}``: the receiver's own replay of an event (its dead and
 skipped actions get a fresh set of attempts), carried out by the worker without a peer."""
+RECEIVER_SNOOZE = "receiver.snooze"
+"""params: ``{"scope": "tenant" or "signature", "target": str, "until": ISO-8601 UTC,
+"by": str, "reason": str}``: the receiver's own snooze (``storage/snoozes.py``), made by
+the worker without a peer; the same params make one snooze however often it runs."""
+SNOOZE_HOURS = 24
+"""How long both snooze buttons hold alerts (the label says "24 h")."""
 
 ACTION_ID_PREFIX = "hgw_"
 ACTION_IDS: dict[str, str] = {
@@ -70,11 +77,11 @@ LABELS = {
 DONE_WORDS = {
     ENABLE_SCHEDULES: "Schedules re-enabled",
     RETRY_JOB: "Job retried",
-    SNOOZE: "Snoozed for 24 h",
-    SNOOZE_INCIDENT: "Incident snoozed",
+    SNOOZE: "This tenant's alerts snoozed",
+    SNOOZE_INCIDENT: "Incident snoozed (alerts with its signature held)",
     REPLAY: "Replayed",
 }
-DASHBOARD_COMMANDS = frozenset({ENABLE_SCHEDULES, RETRY_JOB, REPLAY})
+DASHBOARD_COMMANDS = frozenset({ENABLE_SCHEDULES, RETRY_JOB, SNOOZE, REPLAY})
 """The commands the dashboard offers (behind the admin token and CSRF)."""
 
 BLOCK_ID = "hgw_commands"
@@ -84,7 +91,7 @@ MAX_VALUE = 2000
 
 
 class BadValue(ValueError):
-    """A button ``value`` that does not decode to :class:`ButtonValue`."""
+    """A button ``value`` that does not decode to :class:`ButtonValue` or :class:`IncidentValue`."""
 
 
 @dataclass(frozen=True)
@@ -99,14 +106,30 @@ class ButtonValue:
         return json.dumps({"tenant": self.tenant, "event": self.event}, separators=(",", ":"), ensure_ascii=True)
 
 
-def decode_value(text: Any) -> ButtonValue:
-    """Return the :class:`ButtonValue` of a button's ``value``; raises :class:`BadValue`."""
+@dataclass(frozen=True)
+class IncidentValue:
+    """What an incident message's button names: the incident (our id; it has many tenants,
+    so no tenant). Encoded as ``{"incident": int}``."""
+
+    incident: int
+
+    def encode(self) -> str:
+        return json.dumps({"incident": self.incident}, separators=(",", ":"))
+
+
+def decode_value(text: Any) -> ButtonValue | IncidentValue:
+    """Return what a button's ``value`` names; raises :class:`BadValue`."""
     if not isinstance(text, str) or not text or len(text) > MAX_VALUE:
         raise BadValue("the button value is missing or longer than 2,000 characters")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
         raise BadValue("the button value is not JSON") from None
+    if isinstance(data, dict) and set(data) == {"incident"}:
+        incident = data["incident"]
+        if type(incident) is not int or not 0 < incident < 2**63:
+            raise BadValue("the button value's incident is not an incident id")
+        return IncidentValue(incident)
     if not isinstance(data, dict) or set(data) != {"tenant", "event"}:
         raise BadValue('the button value is not {"tenant", "event"}')
     tenant, event = data["tenant"], data["event"]
@@ -136,6 +159,25 @@ def button(command: str, event: JobEvent) -> dict[str, Any]:
     if command in (ENABLE_SCHEDULES, REPLAY):
         element["style"] = "primary"
     return element
+
+
+def incident_button(incident_id: int) -> dict[str, Any]:
+    """Return the Block Kit button Snooze incident for the message of incident ``incident_id``."""
+    return {
+        "type": "button",
+        "action_id": ACTION_ID_PREFIX + SNOOZE_INCIDENT,
+        "text": {"type": "plain_text", "text": LABELS[SNOOZE_INCIDENT]},
+        "value": IncidentValue(incident_id).encode(),
+    }
+
+
+def with_incident_button(message: messages.SlackMessage, incident: IncidentSnapshot) -> messages.SlackMessage:
+    """Return the incident's message with Snooze incident at its end while the incident is
+    open and no snooze holds its signature (then the message says who snoozed it instead)."""
+    if incident.state != "open" or incident.snoozed is not None:
+        return message
+    block = {"type": "actions", "block_id": BLOCK_ID, "elements": [incident_button(incident.id)]}
+    return messages.SlackMessage(message.text, [*message.blocks, block])
 
 
 def with_buttons(message: messages.SlackMessage, commands: Sequence[str], event: JobEvent) -> messages.SlackMessage:
@@ -196,6 +238,8 @@ class PastCommand:
     """True once its actions succeeded, False when one died, None while they run."""
     done_at: datetime | None = None
     """When its actions ended (None while they run)."""
+    until: datetime | None = None
+    """The end of the snooze it made (snooze commands only)."""
 
     @property
     def at(self) -> datetime:
@@ -237,6 +281,8 @@ class CommandFacts:
     job: JobEvent | None = None
     """The event the message was about (a failed job for ``retry_job``)."""
     replay_event_id: int | None = None
+    incident: IncidentSnapshot | None = None
+    """The incident whose message was clicked (``snooze_incident``), as it stands now."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -251,9 +297,13 @@ def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def done_line(command: str, user_id: str, user_name: str | None, origin: str, at: datetime) -> str:
-    """Return the line a message gets once ``command`` acted: who did what and when."""
-    return f":white_check_mark: {DONE_WORDS.get(command, command)} by {who(user_id, user_name, origin)} at {_when(at)}"
+def done_line(
+    command: str, user_id: str, user_name: str | None, origin: str, at: datetime, until: datetime | None = None
+) -> str:
+    """Return the line a message gets once ``command`` acted: who did what (a snooze: until
+    when) and when."""
+    what = DONE_WORDS.get(command, command) + (f" until {_when(until)}" if until is not None else "")
+    return f":white_check_mark: {what} by {who(user_id, user_name, origin)} at {_when(at)}"
 
 
 # --- the plan --------------------------------------------------------------------------------
@@ -265,6 +315,8 @@ class _Plan:
         self.actions: list[Action] = []
         self.notes: list[str] = []
         self.watched: list[dict[str, str]] = []
+        self.until: datetime | None = None  # the end of the snooze it makes
+        self.message: SlackPost | None = None  # the message to update, when facts have none
 
     def key(self, what: str) -> str:
         return f"{self.request.event_key}|{RULE}|{what}"
@@ -323,7 +375,7 @@ def plan_command(
         if request.command not in _PLANNERS:
             p.respond(f":warning: {request.command} is not available yet.")
         return _decision(p)
-    _update_message(p, facts, acted)
+    _update_message(p, facts.message or p.message, facts.earlier, acted)
     _failure_report(p, facts)
     return _decision(p)
 
@@ -394,17 +446,74 @@ def _replay(p: _Plan, facts: CommandFacts) -> list[str] | None:
     return [key]
 
 
-_PLANNERS = {ENABLE_SCHEDULES: _enable_schedules, RETRY_JOB: _retry_job, REPLAY: _replay}
+def _snooze_until(p: _Plan) -> datetime:
+    # Whole seconds: the params are the snooze's identity when the action runs again.
+    return p.now.replace(microsecond=0) + timedelta(hours=SNOOZE_HOURS)
 
 
-def _update_message(p: _Plan, facts: CommandFacts, depends_on: Sequence[str]) -> None:
-    message = facts.message
+def _snooze_params(p: _Plan, scope: str, target: str, what: str) -> dict[str, Any]:
+    request = p.request
+    until = p.until = _snooze_until(p)
+    by = request.user_name or request.user_id
+    via = "Slack" if request.origin == "slack" else "the dashboard"
+    return {
+        "scope": scope, "target": target, "until": until.isoformat(), "by": by,
+        "reason": f"{LABELS[request.command]} on {what}, clicked in {via} (command {request.id})",
+    }
+
+
+def _snooze(p: _Plan, facts: CommandFacts) -> list[str] | None:
+    """Hold the tenant's Slack alerts for :data:`SNOOZE_HOURS` (a tenant snooze)."""
+    tenant = p.request.tenant
+    if not tenant:
+        p.notes.append(f"{RULE}: the command names no tenant to snooze")
+        p.respond(":warning: This message names no tenant: nothing snoozed.")
+        return None
+    params = _snooze_params(p, "tenant", tenant, f"the alert of tenant {tenant}")
+    key = p.add(RECEIVER_SNOOZE, p.key("snooze"), params)
+    p.notes.append(f"{RULE}: snoozing the Slack alerts of tenant {tenant} until {params['until']} (by {params['by']})")
+    return [key]
+
+
+def _snooze_incident(p: _Plan, facts: CommandFacts) -> list[str] | None:
+    """Hold the alerts of the incident's signature for :data:`SNOOZE_HOURS`, and update its
+    message as it stands now (the stored copy is the first post, older than its updates)."""
+    incident = facts.incident
+    if incident is None:
+        p.notes.append(f"{RULE}: the incident is no longer stored")
+        p.respond(":warning: The incident is no longer stored (purged): nothing snoozed.")
+        return None
+    if incident.state != "open":
+        p.notes.append(f"{RULE}: incident {incident.id} is {incident.state}: nothing to snooze")
+        p.respond(f":information_source: The incident is already {incident.state}: nothing snoozed.")
+        return None
+    params = _snooze_params(p, "signature", incident.signature, f"incident {incident.id}")
+    key = p.add(RECEIVER_SNOOZE, p.key("snooze"), params)
+    if incident.channel_id and incident.ts:
+        shown = with_incident_button(messages.incident_message(incident), incident)
+        p.message = SlackPost(incident.channel_id, incident.ts, shown.text, tuple(shown.blocks), incident.channel)
+    p.notes.append(
+        f"{RULE}: snoozing the alerts of incident {incident.id} (signature {incident.signature}) until "
+        f"{params['until']} (by {params['by']})"
+    )
+    return [key]
+
+
+_PLANNERS = {
+    ENABLE_SCHEDULES: _enable_schedules, RETRY_JOB: _retry_job, SNOOZE: _snooze, SNOOZE_INCIDENT: _snooze_incident,
+    REPLAY: _replay,
+}
+
+
+def _update_message(
+    p: _Plan, message: SlackPost | None, earlier: Sequence[PastCommand], depends_on: Sequence[str]
+) -> None:
     if message is None:
         return
     request = p.request
-    gone = {ACTION_ID_PREFIX + request.command} | {ACTION_ID_PREFIX + c.command for c in facts.earlier}
-    lines = [done_line(c.command, c.user_id, c.user_name, c.origin, c.at) for c in facts.earlier if c.succeeded]
-    lines.append(done_line(request.command, request.user_id, request.user_name, request.origin, p.now))
+    gone = {ACTION_ID_PREFIX + request.command} | {ACTION_ID_PREFIX + c.command for c in earlier}
+    lines = [done_line(c.command, c.user_id, c.user_name, c.origin, c.at, c.until) for c in earlier if c.succeeded]
+    lines.append(done_line(request.command, request.user_id, request.user_name, request.origin, p.now, p.until))
     blocks = updated_blocks(message.blocks, gone, lines)
     text = message.text.split("\n:white_check_mark: ", 1)[0] + "\n" + "\n".join(lines)
     params = {

@@ -183,8 +183,9 @@ def decide(
     report, after its other actions.
 
     ``buttons``: messages that ask for a person carry Slack buttons (``rules/commands.py``):
-    a new failure alert Retry job, the Exact 401 message Re-enable schedules, a failure
-    report Replay. Only when the receiver can verify their clicks (a signing secret).
+    a new failure alert Retry job and Snooze 24 h, the Exact 401 message Re-enable
+    schedules, a failure report Replay, an open incident's message Snooze incident. Only
+    when the receiver can verify their clicks (a signing secret).
     """
     plan = _Plan(event, facts, config, now, default_channel)
     plan.buttons = buttons
@@ -373,7 +374,7 @@ def _plan_failure_alert(p: _Plan) -> None:
         )
         return
     if p.buttons:
-        alert = commands.with_buttons(alert, [commands.RETRY_JOB], event)
+        alert = commands.with_buttons(alert, [commands.RETRY_JOB, commands.SNOOZE], event)
     opened = {"op": ALERT_OPEN, "thread_key": key, "tenant": event.tenant, "flow_id": event.flow_id}
     opened |= {"fingerprint": print_, "at": event.last_updated}
     grouping = None
@@ -515,6 +516,8 @@ def _plan_incident_update(p: _Plan) -> None:
         p.note("incident gone (purged): nothing to update")
         return
     message = messages.incident_message(incident)
+    if p.buttons:
+        message = commands.with_incident_button(message, incident)
     post_key = None
     if incident.ts is None:
         post_key = p.slack(

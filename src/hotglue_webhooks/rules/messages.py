@@ -643,6 +643,11 @@ def incident_message(incident: IncidentSnapshot) -> SlackMessage:
             f"signature `{incident.signature}` · snooze it: `hotglue-webhooks snooze signature {incident.signature} --for 2h`"
         ),
     ]
+    if incident.snoozed is not None:
+        by, until = incident.snoozed
+        blocks.append(_context(
+            f":zzz: Snoozed by {_v(by, 80)} until {until:%Y-%m-%d %H:%M} UTC: new alerts with this signature are held"
+        ))
     text = head.replace("*", "") + f" {_v(error, _LINE_LIMIT)}"
     return _message(text, blocks)
 

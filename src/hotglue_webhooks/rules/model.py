@@ -270,7 +270,8 @@ class IncidentSnapshot:
     top-level message once posted (None before). ``tenants``/``recovered`` count members;
     ``listed`` the first tenants by id; ``new_members`` those its thread has not named yet.
     Times are aware UTC; ``now`` is when it was read. ``public_url``: the dashboard's base
-    URL (``HGW_PUBLIC_URL``) or None.
+    URL (``HGW_PUBLIC_URL``) or None. ``snoozed``: (by, until) of the snooze of its
+    signature in force at ``now`` (the one lasting longest), or None.
     """
 
     id: int
@@ -292,6 +293,7 @@ class IncidentSnapshot:
     new_members: tuple[IncidentMemberView, ...]
     public_url: str | None = None
     expire_minutes: float = 0.0
+    snoozed: tuple[str, datetime] | None = None
 
 
 @dataclass(frozen=True)

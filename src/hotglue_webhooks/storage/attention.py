@@ -3,8 +3,9 @@
 
 Each signal is one indexed query over every tenant: the schedules an Exact 401 turned off
 (``ix_actions_rule_kind``), the tenant-config checks (the same index), dead actions
-(``ix_actions_state``) and the failures and completed jobs of the window
-(``received_at``'s index).
+(``ix_actions_state``), the failures and completed jobs of the window (``received_at``'s
+index) and the members of open incidents (``ix_incidents_state_last``,
+``ix_incident_members_incident``): one query, however many tenants an outage has.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotglue_webhooks.rules import SLACK_POST
-from hotglue_webhooks.rules.attention import AttentionRow, Failure, TenantSignals, attention_rows
+from hotglue_webhooks.rules.attention import AttentionRow, Failure, InIncident, TenantSignals, attention_rows
 from hotglue_webhooks.rules.config import FULL_SYNC, AttentionRules
 from hotglue_webhooks.storage.commands import turned_off_since
 from hotglue_webhooks.storage.db import connect, transaction
-from hotglue_webhooks.storage.models import ACTION_DEAD, SOURCE_COMMAND, ActionRecord, Event
+from hotglue_webhooks.storage.models import (
+    ACTION_DEAD, INCIDENT_OPEN, SOURCE_COMMAND, ActionRecord, Event, Incident, IncidentMember,
+)
 from hotglue_webhooks.storage.queries import _utc
 
 CONFIG_ALERT_SUFFIX = f"|{FULL_SYNC}|slack:tenant_config"
@@ -65,7 +68,8 @@ def tenant_signals(sessions: sessionmaker[Session], config: AttentionRules, now:
                 flows[flow_id] = max(order_at, flows.get(flow_id, order_at))
             else:
                 failures.setdefault(tenant, []).append(Failure(flow_id, order_at, event_id, received_at))
-    tenants: set[str] = set(turned) | set(invalid) | set(dead) | set(failures)
+        incidents = _open_incident_members(session)
+    tenants: set[str] = set(turned) | set(invalid) | set(dead) | set(failures) | set(incidents)
     return [
         TenantSignals(
             tenant=tenant,
@@ -75,9 +79,37 @@ def tenant_signals(sessions: sessionmaker[Session], config: AttentionRules, now:
             dead=_utc_dead(dead.get(tenant)),
             failures=tuple(failures.get(tenant, ())),
             completed=completed.get(tenant, {}),
+            incidents=tuple(incidents.get(tenant, ())),
         )
         for tenant in sorted(tenants)
     ]
+
+
+def _open_incident_members(session: Session) -> dict[str, list[InIncident]]:
+    """The open incidents each tenant is in with a flow not recovered, in one query."""
+    rows = session.execute(
+        select(
+            IncidentMember.tenant, IncidentMember.flow_id, IncidentMember.seen_at, IncidentMember.event_id,
+            Incident.id, Incident.signature, Incident.opened_at, Incident.stage, Incident.connector,
+        )
+        .join(Incident, Incident.id == IncidentMember.incident_id)
+        .where(Incident.state == INCIDENT_OPEN, IncidentMember.recovered_at.is_(None))
+        .order_by(IncidentMember.id)
+    )
+    members: dict[tuple[str, int], list[Any]] = {}
+    for row in rows:
+        members.setdefault((row.tenant, row.id), []).append(row)
+    found: dict[str, list[InIncident]] = {}
+    for (tenant, incident_id), flows in members.items():
+        first = flows[0]
+        # Seen before the incident opened: it is in it since the opening.
+        since = min(max(f.seen_at, f.opened_at) for f in flows)
+        found.setdefault(tenant, []).append(InIncident(
+            incident_id=incident_id, group=first.signature, since=since,
+            flows=tuple(dict.fromkeys(f.flow_id for f in flows)), event_id=first.event_id,
+            stage=first.stage, connector=first.connector,
+        ))
+    return found
 
 
 def _utc_dead(value: Any) -> tuple[datetime, int, int] | None:
@@ -157,6 +189,8 @@ def attention_view(row: AttentionRow, last: Event | None, now: datetime) -> dict
                 "reason": reason.reason, "since": reason.since.isoformat(), "detail": reason.detail,
                 "what_to_do": reason.what_to_do, "flow_id": reason.flow_id,
                 "event_id": str(reason.event_id) if reason.event_id is not None else None,
+                "incident_id": str(reason.incident_id) if reason.incident_id is not None else None,
+                "group": reason.group,
             }
             for reason in row.reasons
         ],

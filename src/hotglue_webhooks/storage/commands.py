@@ -20,21 +20,25 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotglue_webhooks.ingest import store_own_event
+from hotglue_webhooks.ingest import parse_time, store_own_event
 from hotglue_webhooks.rules import HOTGLUE_PUT_SCHEDULE, SLACK_ACTION_FAILED, SLACK_POST, JobEvent
 from hotglue_webhooks.rules.commands import RULE as COMMAND_RULE
 from hotglue_webhooks.rules.commands import (
     ACTION_ID_PREFIX,
     ENABLE_SCHEDULES,
+    RECEIVER_SNOOZE,
     REPLAY,
     RETRY_JOB,
+    SNOOZE,
+    SNOOZE_INCIDENT,
     CommandFacts,
     CommandRequest,
     PastCommand,
     SlackPost,
     TurnedOff,
 )
-from hotglue_webhooks.rules.config import EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER
+from hotglue_webhooks.rules.config import EXACT_TOKEN_401, FULL_SYNC, FULL_SYNC_MARKER, IncidentRules
+from hotglue_webhooks.storage import incidents as incident_state
 from hotglue_webhooks.storage.db import transaction, write_session
 from hotglue_webhooks.storage.models import (
     ACTION_DEAD,
@@ -46,6 +50,7 @@ from hotglue_webhooks.storage.models import (
     ActionRecord,
     Command,
     Event,
+    Incident,
     SlackThread,
 )
 
@@ -61,7 +66,8 @@ class Click:
     """A command to store: what a Slack click (or dashboard form) asked for.
 
     ``idempotency_key`` makes it act once (``slack|{channel}|{ts}|{action_id}``);
-    ``target`` is what the button named, e.g. ``{"event": dedupe_key}``.
+    ``target`` is what the button named, e.g. ``{"event": dedupe_key}``, or
+    ``{"incident": id}`` for an incident's message (no tenant: it has many).
     """
 
     idempotency_key: str
@@ -93,9 +99,10 @@ class StoredCommand:
 
 @dataclass(frozen=True)
 class MessageOrigin:
-    """The stored event whose Slack message (``channel`` id, ``ts``) carries a button."""
+    """The stored event whose Slack message (``channel`` id, ``ts``) carries a button
+    (``event_id`` None: an incident's message, which no one event of ours stands for)."""
 
-    event_id: int
+    event_id: int | None
     tenant: str | None
     env_id: str | None
     flow_id: str | None
@@ -149,7 +156,11 @@ def _queue_item(connection: Connection, command: Command, now: datetime) -> int:
         "requested_by": command.user_name or command.user_id,
         "origin": command.origin,
     }
-    event_id = store_own_event(connection, payload, now, source=SOURCE_COMMAND)  # the tenant orders it
+    incident = (command.target or {}).get("incident")
+    # The tenant orders it; an incident's command goes in line with the incident's updates,
+    # so an update decided before the snooze is sent before the command's.
+    group = f"~incident/{incident}" if isinstance(incident, int) else None
+    event_id = store_own_event(connection, payload, now, source=SOURCE_COMMAND, order_group=group)
     if event_id is None:  # a command id is never reused: its item cannot be there already
         raise RuntimeError(f"the queue item of command {command.id} is already stored")
     return event_id
@@ -171,6 +182,16 @@ def find_message(sessions: sessionmaker[Session], event_key: str, channel_id: st
     return None
 
 
+def find_incident_message(sessions: sessionmaker[Session], channel_id: str, ts: str) -> tuple[int, str | None] | None:
+    """Return (incident id, env_id) of the incident whose top-level message this receiver
+    posted as ``ts`` in ``channel_id``; None otherwise (not ours)."""
+    with sessions() as session:
+        row = session.execute(
+            select(Incident.id, Incident.env_id).where(Incident.channel_id == channel_id, Incident.ts == ts).limit(1)
+        ).first()
+    return None if row is None else (int(row.id), row.env_id)
+
+
 def find_event(sessions: sessionmaker[Session], event_id: int) -> MessageOrigin | None:
     """The stored event a dashboard command names, or None."""
     with sessions() as session:
@@ -182,10 +203,11 @@ def find_event(sessions: sessionmaker[Session], event_id: int) -> MessageOrigin 
 
 def latest_message_event(sessions: sessionmaker[Session], tenant: str, command: str) -> MessageOrigin | None:
     """The tenant's newest event a dashboard ``command`` acts on: its newest failure
-    (``retry_job``), its newest event with a dead action (``replay``); None for others."""
+    (``retry_job``; ``snooze``: the alert whose button it stands for), its newest event
+    with a dead action (``replay``); None for others."""
     with sessions() as session:
         query = select(Event).where(Event.tenant == tenant, Event.source != SOURCE_COMMAND)
-        if command == RETRY_JOB:
+        if command in (RETRY_JOB, SNOOZE):
             query = query.where(Event.status.like("%\\_FAILED", escape="\\"))
         elif command == REPLAY:
             query = query.where(
@@ -200,10 +222,14 @@ def latest_message_event(sessions: sessionmaker[Session], tenant: str, command: 
 # --- what the worker loads ---------------------------------------------------------------------
 
 
-def load_command(connection: Connection, command_id: int, event_key: str) -> tuple[CommandRequest, CommandFacts]:
+def load_command(
+    connection: Connection, command_id: int, event_key: str, *, now: datetime | None = None,
+    incidents: IncidentRules | None = None,
+) -> tuple[CommandRequest, CommandFacts]:
     """Read command ``command_id`` and what its plan needs (a read transaction of its own).
 
-    Raises LookupError when the command is gone (purged).
+    ``now`` and ``incidents`` (``[incidents]``) read the clicked incident as its message
+    shows it (``snooze_incident``). Raises LookupError when the command is gone (purged).
     """
     with transaction(connection, write=False):
         row = connection.execute(select(_COMMANDS).where(_COMMANDS.c.id == command_id)).mappings().first()
@@ -237,12 +263,17 @@ def load_command(connection: Connection, command_id: int, event_key: str) -> tup
             found = _button_post(connection, [c for c in candidates if c is not None], ACTION_ID_PREFIX + row["command"])
             if found is not None:
                 where.update(message_event_id=found[0], channel_id=found[1], message_ts=found[2])
+        incident = None
+        incident_id = (row["target"] or {}).get("incident")
+        if row["command"] == SNOOZE_INCIDENT and isinstance(incident_id, int) and now is not None:
+            incident = incident_state.snapshot(connection, incident_id, now, incidents or IncidentRules())
         facts = CommandFacts(
             message=_message(connection, where) if where["channel_id"] and where["message_ts"] else None,
             earlier=tuple(_earlier(connection, where)),
             turned_off=offs,
             job=job,
             replay_event_id=message_event["id"] if message_event is not None else None,
+            incident=incident,
         )
         return request, facts
 
@@ -271,9 +302,15 @@ def _button_post(connection: Connection, event_ids: list[int], action_id: str) -
 
 def _past(connection: Connection, row: Any) -> PastCommand:
     succeeded, done_at = _succeeded(connection, row["event_id"])
+    until = None
+    if row["command"] in (SNOOZE, SNOOZE_INCIDENT) and row["event_id"] is not None:
+        params = connection.scalar(
+            select(ActionRecord.params).where(ActionRecord.event_id == row["event_id"], ActionRecord.kind == RECEIVER_SNOOZE)
+        )
+        until = parse_time(params.get("until")) if isinstance(params, Mapping) else None
     return PastCommand(
         command=row["command"], origin=row["origin"], user_id=row["user_id"], user_name=row["user_name"],
-        requested_at=row["requested_at"], succeeded=succeeded, done_at=done_at,
+        requested_at=row["requested_at"], succeeded=succeeded, done_at=done_at, until=until,
     )
 
 
@@ -461,7 +498,8 @@ def forget_response_url(connection: Connection, command_id: int) -> None:
 
 
 __all__ = [
-    "Click", "MessageOrigin", "StoredCommand", "command_view", "find_event", "find_message", "forget_response_url",
+    "Click", "MessageOrigin", "StoredCommand", "command_view", "find_event", "find_incident_message", "find_message",
+    "forget_response_url",
     "latest_message_event", "list_commands", "load_command", "response_url", "store_command", "turned_off",
     "turned_off_since",
 ]

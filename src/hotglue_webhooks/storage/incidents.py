@@ -27,6 +27,7 @@ from hotglue_webhooks.rules.config import IncidentRules
 from hotglue_webhooks.rules.incidents import SignatureState
 from hotglue_webhooks.rules.model import INCIDENT_UPDATE, IncidentMemberView, IncidentSnapshot
 from hotglue_webhooks.storage.db import insert_unless_present
+from hotglue_webhooks.storage.snoozes import signature_snooze
 from hotglue_webhooks.storage.models import (
     INCIDENT_EXPIRED,
     INCIDENT_OPEN,
@@ -242,6 +243,14 @@ def take_flush(
         update(Incident).where(Incident.id == incident_id, Incident.flush_pending == seq)
         .values(flush_pending=None, updated_at=now)
     )
+    return snapshot(connection, incident_id, now, rules, public_url)
+
+
+def snapshot(
+    connection: Connection, incident_id: int, now: datetime, rules: IncidentRules, public_url: str | None = None
+) -> IncidentSnapshot | None:
+    """Read the incident as its message shows it at ``now`` (with the snooze of its
+    signature in force, if any); None when it is gone (purged). Reads only."""
     row = connection.execute(select(*Incident.__table__.c).where(Incident.id == incident_id)).first()
     if row is None:
         return None
@@ -278,6 +287,7 @@ def take_flush(
         first_seen_at=row.first_seen_at, resolved_at=row.resolved_at, closed_at=row.closed_at, now=now,
         tenants=int(counts[0] or 0), recovered=_recovered_tenants(connection, incident_id), listed=listed,
         new_members=tuple(new_members), public_url=public_url, expire_minutes=rules.expire_minutes,
+        snoozed=signature_snooze(connection, row.signature, now),
     )
 
 

@@ -108,6 +108,40 @@ def snooze(
     return Snooze.of(row)
 
 
+def snooze_once(
+    session: Session,
+    *,
+    scope: str,
+    target: str,
+    until: datetime,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+    max_days: float | None = None,
+) -> tuple[Snooze, bool]:
+    """:func:`snooze`, unless a snooze of the same ``scope``, ``target``, ``until`` and
+    ``by`` is stored already: return (that one, False), else (the new one, True).
+
+    For an action carried out again after a crash (its outcome never recorded): the
+    action's params are fixed when it is planned, so they name its one snooze. Raises
+    ValueError like :func:`snooze` when none is stored yet.
+    """
+    until = _aware(until) if isinstance(until, datetime) else until
+    if isinstance(target, str) and isinstance(by, str) and isinstance(until, datetime):
+        found = session.scalar(
+            select(SnoozeRow).where(
+                SnoozeRow.scope == scope, SnoozeRow.target == target.strip(), SnoozeRow.until == until,
+                SnoozeRow.by == by.strip(),
+            ).order_by(SnoozeRow.id).limit(1)
+        )
+        if found is not None:
+            return Snooze.of(found), False
+    made = snooze(
+        session, scope=scope, target=target, until=until, by=by, reason=reason, now=now, max_days=max_days,
+    )
+    return made, True
+
+
 def lift(session: Session, snooze_id: int, now: datetime | None = None) -> Snooze | None:
     """End a snooze now (its summary follows as if it had ended); None when unknown.
 
@@ -159,6 +193,18 @@ def snooze_in_force(
         _IN_FORCE, {"now": now, "tenant": tenant or "", "signatures": list(signatures) or [""]}
     ).first()
     return None if row is None else (int(row.id), row.until)
+
+
+def signature_snooze(connection: Connection, signature: str, now: datetime) -> tuple[str, datetime] | None:
+    """Return (by, until) of the snooze of incident ``signature`` in force at ``now`` (the
+    one lasting longest), or None; within the caller's transaction on ``connection``."""
+    row = connection.execute(
+        select(SnoozeRow.by, SnoozeRow.until)
+        .where(SnoozeRow.scope == SCOPE_SIGNATURE, SnoozeRow.target == signature, SnoozeRow.until > now)
+        .order_by(SnoozeRow.until.desc(), SnoozeRow.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (str(row[0]), row[1])
 
 
 def count_held(connection: Connection, snooze_id: int) -> None:

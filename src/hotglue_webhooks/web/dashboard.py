@@ -397,7 +397,8 @@ def tenant_command(tenant: str) -> Any:
     """Store a dashboard command (behind the admin session and CSRF, checked in _guard);
     the worker carries it out like a Slack click. ``nonce`` (one per rendered form) makes
     a form sent twice act once; ``event_id`` names the event to retry or replay (default:
-    the tenant's newest failure, or newest event with a dead action)."""
+    the tenant's newest failure, or newest event with a dead action). Snooze 24 h holds the
+    tenant's alerts whether or not it has a failure."""
     runtime = _runtime()
     command = request.form.get("command") or ""
     back = url_for("dashboard.tenant", tenant=tenant)
@@ -413,7 +414,8 @@ def tenant_command(tenant: str) -> Any:
             return _page("error.html", title="Not this tenant's event", message="The event is not this tenant's."), 400
     elif command != "enable_schedules":
         origin = latest_message_event(runtime.sessions, tenant, command)
-        if origin is None:
+        # A snooze needs no event: one only names the alert whose button goes too.
+        if origin is None and command != "snooze":
             flash(f"{LABELS[command]}: this tenant has no event to act on.", "warn")
             return redirect(back, code=303)
     nonce = (request.form.get("nonce") or uuid.uuid4().hex)[:64]

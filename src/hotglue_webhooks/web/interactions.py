@@ -10,8 +10,8 @@ or answers the clicker on ``response_url``. No Slack or HotGlue call happens her
 Answers: 200 (stored; a repeat or a refused user is stored too and answered
 ephemerally by the worker), 401 (missing header, stale or future timestamp, forged
 signature), 400 (a body or payload that does not parse, an unknown ``action_id``, a
-``value`` that does not decode or names another tenant than its message, a message this
-receiver did not send), 404 without ``HGW_SLACK_SIGNING_SECRET``, 413, 503 (database down).
+``value`` that does not decode or names another tenant (or incident) than its message, a
+message this receiver did not send), 404 without ``HGW_SLACK_SIGNING_SECRET``, 413, 503 (database down).
 Every refusal is logged with its reason (``web/refusals.py``).
 """
 
@@ -30,9 +30,9 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import OperationalError
 
 from hotglue_webhooks import metrics
-from hotglue_webhooks.rules.commands import BadValue, command_for, decode_value
+from hotglue_webhooks.rules.commands import SNOOZE_INCIDENT, BadValue, IncidentValue, command_for, decode_value
 from hotglue_webhooks.settings import secret_value
-from hotglue_webhooks.storage.commands import Click, find_message, store_command
+from hotglue_webhooks.storage.commands import Click, MessageOrigin, find_incident_message, find_message, store_command
 from hotglue_webhooks.storage.models import COMMAND_SLACK
 from hotglue_webhooks.web import refusals, schemas
 from hotglue_webhooks.web.context import current_runtime as _runtime
@@ -183,20 +183,33 @@ def _click(body: bytes, allowed_users: tuple[str, ...]) -> Click:
     message_ts = _text(container, "message_ts") or _text(payload.get("message"), "ts")
     if channel_id is None or message_ts is None:
         raise Refused(400, "a click on a message this receiver did not send (no channel or message ts)")
-    origin = find_message(_runtime().sessions, value.event, channel_id, message_ts)
-    if origin is None:
-        raise Refused(400, "a click on a message this receiver did not send")
-    if origin.tenant != value.tenant:
-        raise Refused(400, "the button value names another tenant than its message")
     response_url = _text(payload, "response_url", 2000)
     refused = None
     if allowed_users and user_id not in allowed_users:
         refused = "You are not among the Slack users allowed to act here (HGW_SLACK_ALLOWED_USERS)."
+    if (command == SNOOZE_INCIDENT) != isinstance(value, IncidentValue):
+        raise Refused(400, "the button value does not fit its action_id (an incident's button names an incident)")
+    if isinstance(value, IncidentValue):
+        incident = find_incident_message(_runtime().sessions, channel_id, message_ts)
+        if incident is None:
+            raise Refused(400, "a click on a message this receiver did not send")
+        if incident[0] != value.incident:
+            raise Refused(400, "the button value names another incident than its message")
+        # An incident has many tenants: the command names the incident, not one of them.
+        origin = MessageOrigin(None, None, incident[1], None)
+        target: dict[str, Any] = {"incident": value.incident}
+    else:
+        found = find_message(_runtime().sessions, value.event, channel_id, message_ts)
+        if found is None:
+            raise Refused(400, "a click on a message this receiver did not send")
+        if found.tenant != value.tenant:
+            raise Refused(400, "the button value names another tenant than its message")
+        origin, target = found, {"event": value.event}
     action_id = str(action["action_id"])
     return Click(
         idempotency_key=f"slack|{channel_id}|{message_ts}|{action_id}",
         origin=COMMAND_SLACK, action_id=action_id, command=command, user_id=user_id, user_name=user_name,
-        env_id=origin.env_id, tenant=origin.tenant, flow_id=origin.flow_id, target={"event": value.event},
+        env_id=origin.env_id, tenant=origin.tenant, flow_id=origin.flow_id, target=target,
         message_event_id=origin.event_id, channel_id=channel_id, message_ts=message_ts,
         response_url=response_url, refused=refused,
     )

@@ -410,6 +410,8 @@ class AttentionReason(Schema):
     what_to_do = fields.String(required=True)
     flow_id = _text()
     event_id = _text(metadata={"description": "the event to look at"})
+    incident_id = _text(metadata={"description": "reason incident: the open incident the tenant is in"})
+    group = _text(metadata={"description": "reason incident: its signature (what Snooze incident snoozes)"})
 
 
 class AttentionLastEvent(Schema):
