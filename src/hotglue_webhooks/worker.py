@@ -18,8 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,7 +88,7 @@ _OWN_NOTICES = frozenset({INCIDENT_UPDATE, SNOOZE_ENDED, DAILY_DIGEST})
 log = structlog.get_logger("hotglue_webhooks.worker")
 
 SLACK_KINDS = (SLACK_POST, SLACK_UPDATE, SLACK_ACTION_FAILED)
-_OWN_ACTIONS = frozenset({RECEIVER_REPLAY})
+_OWN_ACTIONS = frozenset({RECEIVER_REPLAY, RECEIVER_SNOOZE})
 """Action kinds the worker carries out on its own database, with no peer request."""
 
 
