@@ -317,16 +317,7 @@ class FactNeeds:
 
     @property
     def empty(self) -> bool:
-        return not (
-            self.open_alerts
-            or self.newest_terminal
-            or self.tenant_config
-            or self.linked_flows
-            or self.schedules_of_linked_flows
-            or self.schedules
-            or self.linked_targets
-            or self.source_state
-        )
+        return not (self.open_alerts or self.newest_terminal or self.from_hotglue)
 
     @property
     def from_hotglue(self) -> bool:
